@@ -1,0 +1,63 @@
+"""The app factory: `create_app(config)` builds a fresh, fully wired app on each call."""
+
+from __future__ import annotations
+
+from quart import Quart
+from quart_cors import cors
+from quart_schema import QuartSchema
+from quart_schema.typing import PydanticDumpOptions
+
+from service import db, observability, security
+from service.config import Settings, load_config
+from service.jsonio import OrjsonProvider
+from service.routes import errors as error_handlers
+from service.routes import ops, users
+from service.routes.validation import ApiRequest
+
+MAX_JSON_DEPTH = 32
+
+
+def create_app(config: Settings | None = None) -> Quart:
+    settings = config or load_config()
+    observability.configure_logging(settings)
+
+    app = Quart(__name__)
+    app.request_class = ApiRequest
+    app.config.update(
+        SECRET_KEY=settings.secret_key.get_secret_value(),
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        MAX_JSON_DEPTH=MAX_JSON_DEPTH,
+        TESTING=settings.app_env == "testing",
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    app.extensions["settings"] = settings
+
+    QuartSchema(
+        app,
+        info={"title": "Conduit service", "version": "1.0.0"},
+        security_schemes=security.SECURITY_SCHEMES,
+        pydantic_dump_options=PydanticDumpOptions(by_alias=True),
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    # After QuartSchema, which installs its own provider.
+    app.json = OrjsonProvider(app)
+
+    observability.init_app(app)
+    db.init_app(app, settings)
+    security.init_app(app, settings)
+    error_handlers.register(app)
+
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(users.bp)
+
+    if settings.cors_origins:
+        app = cors(
+            app,
+            allow_origin=settings.cors_origins,
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    return app

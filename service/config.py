@@ -1,0 +1,153 @@
+"""Settings per environment, read from the environment and an optional `.env` file.
+
+Only `create_app(config)` (and Alembic's env.py, the CLI and asgi.py) call `load_config()`;
+nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "testing", "staging", "production"]
+
+# Known only so that the deployed environments can refuse it.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The configuration cannot start the service; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads; environment variables have the upper-case names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    app_env: Environment = "development"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    database_url: str = "sqlite+aiosqlite:///conduit.db"
+    redis_url: str | None = None
+
+    # Database pool (PostgreSQL); keep workers x (size + overflow) under max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=5, ge=0, le=200)
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    db_echo: bool = False
+
+    # Tokens and passwords.
+    jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    hash_threads: int = Field(default=max(2, os.cpu_count() or 2), ge=1, le=64)
+
+    # Request limits.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "must start with postgresql+asyncpg:// or sqlite+aiosqlite:// "
+                f"(got {value.split('://', 1)[0]}://...)"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_deployed(self) -> bool:
+        return self.app_env in ("staging", "production")
+
+
+class DevelopmentSettings(Settings):
+    app_env: Environment = "development"
+    log_json: bool = False
+
+
+class TestingSettings(Settings):
+    app_env: Environment = "testing"
+    database_url: str = "sqlite+aiosqlite:///test.db"
+    # Cheap hashes: the suite checks behaviour, bench/ measures cost.
+    argon2_time_cost: int = 1
+    argon2_memory_kib: int = 64
+    argon2_parallelism: int = 1
+    log_json: bool = False
+
+
+class DeployedSettings(Settings):
+    """Staging and production: no defaults for secrets or the database."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required(cls, data: dict[str, object]) -> dict[str, object]:
+        lowered = {k.lower(): v for k, v in data.items()}
+        for name in ("secret_key", "database_url"):
+            if not lowered.get(name):
+                raise ValueError(
+                    f"{name.upper()} is required when APP_ENV is set to staging/production"
+                )
+        return data
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret == DEV_SECRET_KEY:
+            raise ValueError("is the development default; set a random value")
+        if len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
+
+
+class StagingSettings(DeployedSettings):
+    app_env: Environment = "staging"
+
+
+class ProductionSettings(DeployedSettings):
+    app_env: Environment = "production"
+
+
+SETTINGS_BY_ENV: dict[str, type[Settings]] = {
+    "development": DevelopmentSettings,
+    "testing": TestingSettings,
+    "staging": StagingSettings,
+    "production": ProductionSettings,
+}
+
+
+def load_config(env: str | None = None, **overrides: object) -> Settings:
+    """Build the settings for APP_ENV (or `env`); ConfigError names the bad variable."""
+    name = (env or os.environ.get("APP_ENV") or "development").strip().lower()
+    settings_class = SETTINGS_BY_ENV.get(name)
+    if settings_class is None:
+        raise ConfigError(f"APP_ENV: must be one of {', '.join(SETTINGS_BY_ENV)} (got {name!r})")
+    try:
+        return settings_class(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{field}: {message}" if field else message)
+    return "; ".join(lines)

@@ -1,0 +1,107 @@
+"""Password hashing (argon2id, off the event loop) and signed access tokens (JWT).
+
+Pure code: no web framework, so services can take these objects as arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from service.config import Settings
+
+JWT_ALGORITHM = "HS256"  # pinned: decode accepts nothing else, "none" included
+
+
+class PasswordHasher:
+    """argon2id in a bounded thread pool: a login burst queues here instead of stalling requests."""
+
+    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, threads: int) -> None:
+        self._argon2 = Argon2Hasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        )
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        # Verified against when the account does not exist, so both paths cost one hash.
+        self._dummy_hash = self._argon2.hash("dummy password for unknown accounts")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, threads: int | None = None) -> PasswordHasher:
+        return cls(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            threads=threads or settings.hash_threads,
+        )
+
+    async def hash(self, password: str) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._argon2.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when `password` matches; with no hash, spends the same time and says False."""
+        loop = asyncio.get_running_loop()
+        target = password_hash or self._dummy_hash
+        ok = await loop.run_in_executor(self._pool, self._check, target, password)
+        return ok and password_hash is not None
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._argon2.check_needs_rehash(password_hash)
+
+    def _check(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._argon2.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    expires_at: datetime
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired or not ours."""
+
+
+class TokenCodec:
+    def __init__(self, secret: str, ttl_seconds: int, issuer: str = "conduit-service") -> None:
+        self._secret = secret
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._issuer = issuer
+
+    def issue(self, user_id: int, now: datetime | None = None) -> str:
+        issued = now or datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),  # PyJWT rejects a non-string sub on decode
+            "iat": issued,
+            "exp": issued + self._ttl,
+            "iss": self._issuer,
+        }
+        return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
+
+    def read(self, token: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[JWT_ALGORITHM],
+                issuer=self._issuer,
+                options={"require": ["sub", "exp", "iat", "iss"]},
+            )
+            user_id = int(claims["sub"])
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise InvalidToken(str(exc)) from exc
+        if user_id < 1:
+            raise InvalidToken("bad subject")
+        return TokenClaims(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], UTC))

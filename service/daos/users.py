@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.errors import EmailTaken, UsernameTaken
+from service.models import User
+
+
+def _raise_taken(exc: IntegrityError) -> None:
+    # Both backends name the column or the constraint (uq_users_email, users.username_key).
+    detail = str(exc.orig)
+    if "username_key" in detail:
+        raise UsernameTaken() from exc
+    if "email" in detail:
+        raise EmailTaken() from exc
+    raise exc
+
+
+class UserDAO:
+    async def get_by_id(self, session: AsyncSession, user_id: int) -> User | None:
+        return await session.get(User, user_id)
+
+    async def get_by_email(self, session: AsyncSession, email: str) -> User | None:
+        return await session.scalar(select(User).where(User.email == email))
+
+    async def get_by_username_key(self, session: AsyncSession, username_key: str) -> User | None:
+        return await session.scalar(select(User).where(User.username_key == username_key))
+
+    async def add(self, session: AsyncSession, user: User) -> User:
+        """Insert; UsernameTaken or EmailTaken when a unique key clashes."""
+        try:
+            async with session.begin_nested():  # a clash must not spoil the request's transaction
+                session.add(user)
+        except IntegrityError as exc:
+            _raise_taken(exc)
+        return user
+
+    async def save(self, session: AsyncSession, user: User) -> User:
+        """Flush changes made to `user`; UsernameTaken or EmailTaken on a clash."""
+        try:
+            async with session.begin_nested():
+                session.add(user)
+        except IntegrityError as exc:
+            # The savepoint rolled back; reload so the object shows what is stored.
+            await session.refresh(user)
+            _raise_taken(exc)
+        return user
+
+    async def list_page(
+        self,
+        session: AsyncSession,
+        *,
+        username_key_prefix: str | None,
+        email_prefix: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[User], int]:
+        """A page ordered by id, and the total number of users matching either prefix."""
+        where = []
+        if username_key_prefix or email_prefix:
+            where.append(
+                or_(
+                    User.username_key.startswith(username_key_prefix or "", autoescape=True),
+                    User.email.startswith(email_prefix or "", autoescape=True),
+                )
+            )
+        page = await session.scalars(
+            select(User).where(*where).order_by(User.id).limit(limit).offset(offset)
+        )
+        total = await session.scalar(select(func.count()).select_from(User).where(*where))
+        return page.all(), total or 0
+
+
+user_dao = UserDAO()

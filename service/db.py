@@ -1,0 +1,158 @@
+"""Engine per app; one AsyncSession per request, committed below status 400, else rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from quart import Quart, Response, current_app, g
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from service.config import Settings
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """An engine for the configured URL; SQLite gets foreign keys, WAL and working savepoints."""
+    url = make_url(settings.database_url)
+    if settings.is_sqlite:
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url, echo=settings.db_echo, connect_args={"timeout": settings.db_pool_timeout}
+        )
+        _sqlite_pragmas(engine)
+        return engine
+    return create_async_engine(
+        url,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=True,  # the first query after PostgreSQL drops a connection must not fail
+        connect_args={
+            "timeout": settings.db_pool_timeout,
+            "server_settings": {
+                "application_name": "conduit-service",
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+            },
+        },
+    )
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe
+    # hands BEGIN to us. IMMEDIATE takes the write lock up front, so concurrent requests wait
+    # (busy_timeout) instead of failing on a read-to-write lock upgrade.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The app's engine and session factory, alive between before_serving and after_serving."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: AsyncEngine | None = None
+        self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("the database is not connected: the app is not serving")
+        return self._engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        if self._sessionmaker is None:
+            raise RuntimeError("the database is not connected: the app is not serving")
+        return self._sessionmaker
+
+    async def connect(self) -> None:
+        self._engine = create_engine(self.settings)
+        # expire_on_commit=False: responses read attributes after the commit.
+        self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
+
+    async def dispose(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+        self._engine = None
+        self._sessionmaker = None
+
+    async def ping(self, seconds: float) -> bool:
+        """True when the database answers a trivial query within `seconds`."""
+        try:
+            async with asyncio.timeout(seconds), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+
+def init_app(app: Quart, settings: Settings) -> Database:
+    database = Database(settings)
+    app.extensions["db"] = database
+
+    @app.before_serving
+    async def _connect() -> None:
+        await database.connect()
+
+    @app.after_serving
+    async def _dispose() -> None:
+        await database.dispose()
+
+    @app.after_request
+    async def _finish(response: Response) -> Response:
+        session: AsyncSession | None = g.pop("db_session", None)
+        if session is None:
+            return response
+        try:
+            if response.status_code < 400:
+                # A failed commit raises here and becomes a 500, never a false success.
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+        return response
+
+    @app.teardown_request
+    async def _close(_exc: BaseException | None) -> None:
+        # Reached with the session still open only when the request failed before after_request.
+        session: AsyncSession | None = g.pop("db_session", None)
+        if session is not None:
+            await session.close()
+
+    return database
+
+
+def database() -> Database:
+    db: Database = current_app.extensions["db"]
+    return db
+
+
+def session() -> AsyncSession:
+    """The current request's session, opened on first use."""
+    existing: AsyncSession | None = g.get("db_session")
+    if existing is None:
+        existing = database().sessionmaker()
+        g.db_session = existing
+    return existing

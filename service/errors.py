@@ -1,0 +1,98 @@
+"""Domain errors. Each carries an HTTP status, the key at fault and a message.
+
+Services raise these; `service.routes.errors` renders every one as
+`{"errors": {key: [message]}}`. This module imports nothing from the web layer.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    status = 400
+    key = "body"
+    message = "is invalid"
+
+    def __init__(self, key: str | None = None, message: str | None = None) -> None:
+        self.key = key or self.key
+        self.message = message or self.message
+        super().__init__(f"{self.key} {self.message}")
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {self.key: [self.message]}
+
+
+class Invalid(AppError):
+    status = 422
+
+
+class Unauthorized(AppError):
+    status = 401
+    key = "token"
+    message = "is invalid"
+
+
+class Forbidden(AppError):
+    status = 403
+    message = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    message = "not found"
+
+
+class Conflict(AppError):
+    status = 409
+    message = "has already been taken"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    key = "request"
+    message = "too many requests, try again later"
+
+    def __init__(self, retry_after: int, key: str | None = None, message: str | None = None):
+        super().__init__(key, message)
+        self.retry_after = max(1, retry_after)
+
+
+class Unavailable(AppError):
+    status = 503
+    key = "service"
+    message = "unavailable, try again later"
+
+    def __init__(self, retry_after: int = 1, key: str | None = None, message: str | None = None):
+        super().__init__(key, message)
+        self.retry_after = max(1, retry_after)
+
+
+# Accounts
+
+
+class TokenMissing(Unauthorized):
+    message = "is missing"
+
+
+class TokenInvalid(Unauthorized):
+    message = "is invalid"
+
+
+class BadCredentials(Unauthorized):
+    key = "credentials"
+    message = "invalid email or password"
+
+
+class UsernameTaken(Conflict):
+    key = "username"
+
+
+class EmailTaken(Conflict):
+    key = "email"
+
+
+class UserNotFound(NotFound):
+    key = "user"
+
+
+class UserForbidden(Forbidden):
+    key = "user"

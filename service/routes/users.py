@@ -1,0 +1,114 @@
+"""Accounts: Conduit's register, login and current user, plus the users resource."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import tag, validate_response
+
+from service import db, security
+from service.routes.validation import json_body, query
+from service.schemas.users import (
+    AccountChangesBody,
+    AccountListQuery,
+    AccountListResponse,
+    AccountResponse,
+    LoginBody,
+    NewUserBody,
+    UserChangesBody,
+    UserResponse,
+    account_list_response,
+    account_response,
+    user_response,
+)
+from service.services import users as user_service
+
+bp = Blueprint("users", __name__, url_prefix="/api")
+
+# Ids beyond PostgreSQL's integer range can name no row: 404 before any query.
+USER_ID = "<int(min=1, max=2147483647):user_id>"
+
+
+@bp.post("/users")
+@tag(["accounts"])
+@json_body(NewUserBody)
+@validate_response(UserResponse, 201)
+async def register(data: NewUserBody) -> tuple[UserResponse, int]:
+    new = data.user
+    user = await user_service.register(
+        db.session(),
+        security.hasher(),
+        username=new.username,
+        email=new.email,
+        password=new.password,
+    )
+    return user_response(user, security.issue_token(user)), 201
+
+
+@bp.post("/users/login")
+@tag(["accounts"])
+@json_body(LoginBody)
+@validate_response(UserResponse)
+async def login(data: LoginBody) -> UserResponse:
+    user = await user_service.authenticate(
+        db.session(), security.hasher(), email=data.user.email, password=data.user.password
+    )
+    return user_response(user, security.issue_token(user))
+
+
+@bp.get("/user")
+@tag(["accounts"])
+@security.require_user
+@validate_response(UserResponse)
+async def current() -> UserResponse:
+    user = security.current_user()
+    return user_response(user, security.issue_token(user))
+
+
+@bp.put("/user")
+@tag(["accounts"])
+@security.require_user
+@json_body(UserChangesBody)
+@validate_response(UserResponse)
+async def update_current(data: UserChangesBody) -> UserResponse:
+    user = security.current_user()
+    updated = await user_service.update(
+        db.session(), security.hasher(), user, user, data.user.changes()
+    )
+    return user_response(updated, security.issue_token(updated))
+
+
+@bp.get("/users")
+@tag(["accounts"])
+@security.require_user
+@query(AccountListQuery)
+@validate_response(AccountListResponse)
+async def list_users(query_args: AccountListQuery) -> AccountListResponse:
+    users, total = await user_service.list_users(
+        db.session(),
+        security.current_user(),
+        q=query_args.q,
+        limit=query_args.limit,
+        offset=query_args.offset,
+    )
+    return account_list_response(users, total)
+
+
+@bp.get(f"/users/{USER_ID}")
+@tag(["accounts"])
+@security.require_user
+@validate_response(AccountResponse)
+async def get_user(user_id: int) -> AccountResponse:
+    user = await user_service.get_visible(db.session(), security.current_user(), user_id)
+    return account_response(user)
+
+
+@bp.route(f"/users/{USER_ID}", methods=["POST", "PATCH"])
+@tag(["accounts"])
+@security.require_user
+@json_body(AccountChangesBody)
+@validate_response(AccountResponse)
+async def update_user(user_id: int, data: AccountChangesBody) -> AccountResponse:
+    user = await user_service.update_by_id(
+        db.session(), security.hasher(), security.current_user(), user_id, data.user.changes()
+    )
+    return account_response(user)

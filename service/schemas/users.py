@@ -1,0 +1,136 @@
+"""Request and response bodies of the accounts API (Conduit's users plus our users resource)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+
+from service.models import Role, User
+from service.schemas.base import PageQuery, Schema, Timestamp
+
+USERNAME_MAX = 64
+PASSWORD_MIN, PASSWORD_MAX = 8, 256
+EMAIL_MAX = 254
+BIO_MAX = 10_000
+IMAGE_MAX = 2048
+
+
+def _username_chars(value: str) -> str:
+    if any(ch.isspace() or ch == "/" or not ch.isprintable() for ch in value):
+        raise ValueError("can't contain whitespace, '/' or control characters")
+    return value
+
+
+Username = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=USERNAME_MAX),
+    AfterValidator(_username_chars),
+]
+Email = Annotated[EmailStr, StringConstraints(max_length=EMAIL_MAX)]
+Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+Bio = Annotated[str, StringConstraints(max_length=BIO_MAX)]
+Image = Annotated[str, StringConstraints(max_length=IMAGE_MAX)]
+
+
+class NewUser(Schema):
+    username: Username
+    email: Email
+    password: Password
+
+
+class LoginUser(Schema):
+    # Not validated as an address: any wrong login gets the same 401.
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+
+
+class UserChanges(Schema):
+    """A partial update: a field left out stays; null clears bio and image, and is refused
+    for the others by the service."""
+
+    username: Username | None = None
+    email: Email | None = None
+    password: Password | None = None
+    bio: Bio | None = None
+    image: Image | None = None
+
+    def changes(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class AccountChanges(UserChanges):
+    role: Role | None = None
+
+
+class NewUserBody(Schema):
+    user: NewUser
+
+
+class LoginBody(Schema):
+    user: LoginUser
+
+
+class UserChangesBody(Schema):
+    user: UserChanges
+
+
+class AccountChangesBody(Schema):
+    user: AccountChanges
+
+
+class UserOut(Schema):
+    email: str
+    token: str
+    username: str
+    bio: str | None
+    image: str | None
+
+
+class UserResponse(Schema):
+    user: UserOut
+
+
+class AccountOut(Schema):
+    """A user as the accounts API shows it: no token, no hash."""
+
+    id: int
+    email: str
+    username: str
+    bio: str | None
+    image: str | None
+    role: Role
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class AccountResponse(Schema):
+    user: AccountOut
+
+
+class AccountListResponse(Schema):
+    users: list[AccountOut]
+    users_count: int
+
+
+class AccountListQuery(PageQuery):
+    q: str | None = Field(default=None, min_length=1, max_length=320)
+
+
+def user_response(user: User, token: str) -> UserResponse:
+    return UserResponse(
+        user=UserOut(
+            email=user.email, token=token, username=user.username, bio=user.bio, image=user.image
+        )
+    )
+
+
+def account_response(user: User) -> AccountResponse:
+    return AccountResponse(user=AccountOut.model_validate(user))
+
+
+def account_list_response(users: Sequence[User], total: int) -> AccountListResponse:
+    return AccountListResponse(
+        users=[AccountOut.model_validate(user) for user in users], users_count=total
+    )

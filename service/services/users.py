@@ -1,0 +1,137 @@
+"""Accounts: registration, login, profile changes and who may see or change which user."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.crypto import PasswordHasher
+from service.daos.users import user_dao
+from service.errors import BadCredentials, Forbidden, Invalid, UserForbidden, UserNotFound
+from service.models import Role, User
+
+REQUIRED_ON_UPDATE = ("username", "email", "password")
+
+
+def username_key(username: str) -> str:
+    """The case-insensitive identity of a username (kept as typed for display)."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def register(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    role: Role = Role.USER,
+) -> User:
+    """Create an account; UsernameTaken or EmailTaken (409) when either is in use, in any case."""
+    user = User(
+        username=username,
+        username_key=username_key(username),
+        email=normalize_email(email),
+        password_hash=await hasher.hash(password),
+        role=role.value,
+    )
+    return await user_dao.add(session, user)
+
+
+async def authenticate(
+    session: AsyncSession, hasher: PasswordHasher, *, email: str, password: str
+) -> User:
+    """The account for these credentials; BadCredentials for unknown email or wrong password."""
+    user = await user_dao.get_by_email(session, normalize_email(email))
+    # One argon2 verify either way, so timing does not tell which accounts exist.
+    matches = await hasher.verify(user.password_hash if user else None, password)
+    if user is None or not matches:
+        raise BadCredentials()
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = await hasher.hash(password)
+        await user_dao.save(session, user)
+    return user
+
+
+async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
+    return await user_dao.get_by_id(session, user_id)
+
+
+async def get_visible(session: AsyncSession, actor: User, user_id: int) -> User:
+    """A user that `actor` may see: admins see all, others only themselves."""
+    _check_self_or_admin(actor, user_id)
+    user = await user_dao.get_by_id(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def update(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    actor: User,
+    target: User,
+    changes: dict[str, Any],
+) -> User:
+    """Apply a partial update; only admins change roles or other users' accounts."""
+    _check_self_or_admin(actor, target.id)
+    for name in REQUIRED_ON_UPDATE:
+        if name in changes and changes[name] is None:
+            raise Invalid(name, "can't be blank")
+    if "role" in changes:
+        if changes["role"] is None:
+            raise Invalid("role", "can't be blank")
+        if not actor.is_admin:
+            raise Forbidden("role", "can only be changed by an admin")
+        target.role = Role(changes["role"]).value
+    if "username" in changes:
+        target.username = changes["username"]
+        target.username_key = username_key(changes["username"])
+    if "email" in changes:
+        target.email = normalize_email(changes["email"])
+    if "password" in changes:
+        target.password_hash = await hasher.hash(changes["password"])
+    if "bio" in changes:
+        target.bio = changes["bio"]
+    if "image" in changes:
+        target.image = changes["image"]
+    return await user_dao.save(session, target)
+
+
+async def update_by_id(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    actor: User,
+    user_id: int,
+    changes: dict[str, Any],
+) -> User:
+    target = await get_visible(session, actor, user_id)
+    return await update(session, hasher, actor, target, changes)
+
+
+async def list_users(
+    session: AsyncSession, actor: User, *, q: str | None, limit: int, offset: int
+) -> tuple[Sequence[User], int]:
+    """Admins only: a page of users, optionally those whose username or email starts with `q`."""
+    if not actor.is_admin:
+        raise UserForbidden()
+    query = q.strip() if q else None
+    return await user_dao.list_page(
+        session,
+        username_key_prefix=username_key(query) if query else None,
+        email_prefix=normalize_email(query) if query else None,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _check_self_or_admin(actor: User, user_id: int) -> None:
+    if actor.id != user_id and not actor.is_admin:
+        raise UserForbidden()
