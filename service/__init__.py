@@ -12,7 +12,7 @@ from service.config import Settings, load_config
 from service.jsonio import OrjsonProvider
 from service.routes import errors as error_handlers
 from service.routes import ops, users
-from service.routes.validation import ApiRequest
+from service.routes.validation import ApiRequest, IdConverter
 
 MAX_JSON_DEPTH = 32
 
@@ -23,6 +23,7 @@ def create_app(config: Settings | None = None) -> Quart:
 
     app = Quart(__name__)
     app.request_class = ApiRequest
+    app.url_map.converters["id"] = IdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

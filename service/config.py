@@ -139,7 +139,7 @@ def load_config(env: str | None = None, **overrides: object) -> Settings:
     if settings_class is None:
         raise ConfigError(f"APP_ENV: must be one of {', '.join(SETTINGS_BY_ENV)} (got {name!r})")
     try:
-        return settings_class(**overrides)  # type: ignore[arg-type]
+        return settings_class(**{"app_env": name, **overrides})  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 

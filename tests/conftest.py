@@ -43,7 +43,7 @@ def settings(database_url: str) -> Settings:
     return load_config("testing", database_url=database_url)
 
 
-async def _create_postgres_database(url: str) -> None:
+async def create_postgres_database(url: str) -> None:
     import asyncpg
 
     target = make_url(url)
@@ -69,7 +69,7 @@ def alembic_config() -> Config:
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """The test database, emptied and migrated to head once per run."""
     if not settings.is_sqlite:
-        await _create_postgres_database(settings.database_url)
+        await create_postgres_database(settings.database_url)
     engine = create_engine(settings)
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

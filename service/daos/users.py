@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.errors import EmailTaken, UsernameTaken
-from service.models import User
+from service.models import MAX_ID, User
 
 
 def _raise_taken(exc: IntegrityError) -> None:
@@ -22,6 +23,8 @@ def _raise_taken(exc: IntegrityError) -> None:
 
 class UserDAO:
     async def get_by_id(self, session: AsyncSession, user_id: int) -> User | None:
+        if not 0 < user_id <= MAX_ID:  # no row has it, and PostgreSQL would reject the value
+            return None
         return await session.get(User, user_id)
 
     async def get_by_email(self, session: AsyncSession, email: str) -> User | None:
@@ -39,14 +42,15 @@ class UserDAO:
             _raise_taken(exc)
         return user
 
-    async def save(self, session: AsyncSession, user: User) -> User:
-        """Flush changes made to `user`; UsernameTaken or EmailTaken on a clash."""
+    async def update(self, session: AsyncSession, user: User, values: dict[str, Any]) -> User:
+        """Set column values and flush; UsernameTaken or EmailTaken on a clash."""
         try:
+            # Changes made inside the savepoint, so a clash undoes only them.
             async with session.begin_nested():
-                session.add(user)
+                for name, value in values.items():
+                    setattr(user, name, value)
         except IntegrityError as exc:
-            # The savepoint rolled back; reload so the object shows what is stored.
-            await session.refresh(user)
+            await session.refresh(user)  # the savepoint rolled back: show what is stored
             _raise_taken(exc)
         return user
 

@@ -24,8 +24,7 @@ from service.services import users as user_service
 
 bp = Blueprint("users", __name__, url_prefix="/api")
 
-# Ids beyond PostgreSQL's integer range can name no row: 404 before any query.
-USER_ID = "<int(min=1, max=2147483647):user_id>"
+USER_ID = "<id:user_id>"
 
 
 @bp.post("/users")

@@ -9,10 +9,25 @@ from typing import Any, TypeVar
 
 from quart import Request, current_app, request
 from quart_schema import validate_querystring, validate_request
+from werkzeug.routing import BaseConverter
 
 from service.errors import AppError, Invalid
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class IdConverter(BaseConverter):
+    """`<id:name>`: a row id in a path. Ids no row can have still match, so they answer 404
+    from the lookup; werkzeug's `int(min=..)` would answer 405 for some methods instead."""
+
+    regex = r"\d{1,18}"
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: object) -> str:
+        return str(value)
 
 
 class UnsupportedMediaType(AppError):

@@ -54,9 +54,8 @@ async def authenticate(
     matches = await hasher.verify(user.password_hash if user else None, password)
     if user is None or not matches:
         raise BadCredentials()
-    if hasher.needs_rehash(user.password_hash):
-        user.password_hash = await hasher.hash(password)
-        await user_dao.save(session, user)
+    if hasher.needs_rehash(user.password_hash):  # argon2 parameters were raised since
+        await user_dao.update(session, user, {"password_hash": await hasher.hash(password)})
     return user
 
 
@@ -85,24 +84,24 @@ async def update(
     for name in REQUIRED_ON_UPDATE:
         if name in changes and changes[name] is None:
             raise Invalid(name, "can't be blank")
+    values: dict[str, Any] = {}
     if "role" in changes:
         if changes["role"] is None:
             raise Invalid("role", "can't be blank")
         if not actor.is_admin:
             raise Forbidden("role", "can only be changed by an admin")
-        target.role = Role(changes["role"]).value
+        values["role"] = Role(changes["role"]).value
     if "username" in changes:
-        target.username = changes["username"]
-        target.username_key = username_key(changes["username"])
+        values["username"] = changes["username"]
+        values["username_key"] = username_key(changes["username"])
     if "email" in changes:
-        target.email = normalize_email(changes["email"])
+        values["email"] = normalize_email(changes["email"])
     if "password" in changes:
-        target.password_hash = await hasher.hash(changes["password"])
-    if "bio" in changes:
-        target.bio = changes["bio"]
-    if "image" in changes:
-        target.image = changes["image"]
-    return await user_dao.save(session, target)
+        values["password_hash"] = await hasher.hash(changes["password"])
+    for name in ("bio", "image"):
+        if name in changes:
+            values[name] = changes[name]
+    return await user_dao.update(session, target, values)
 
 
 async def update_by_id(

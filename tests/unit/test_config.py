@@ -1,0 +1,82 @@
+"""Configuration per environment, and the refusals that stop a bad deployment at start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service import config
+from service.config import DEV_SECRET_KEY, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_SECRET = "s" * 48
+PG = "postgresql+asyncpg://app@db/app"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in ("APP_ENV", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DB_POOL_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+
+
+def test_environment_picks_the_class(monkeypatch):
+    assert isinstance(load_config(), config.DevelopmentSettings)
+    monkeypatch.setenv("APP_ENV", "testing")
+    assert isinstance(load_config(), config.TestingSettings)
+    monkeypatch.setenv("APP_ENV", "Production")
+    monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("DATABASE_URL", PG)
+    settings = load_config()
+    assert isinstance(settings, config.ProductionSettings)
+    assert settings.database_url == PG
+
+
+def test_unknown_environment_is_named():
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        load_config("qa")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": PG}, "SECRET_KEY"),
+        ({"DATABASE_URL": PG, "SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),
+        ({"DATABASE_URL": PG, "SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY": GOOD_SECRET}, "DATABASE_URL"),
+        ({"SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"SECRET_KEY": GOOD_SECRET, "DATABASE_URL": PG, "DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+    ],
+)
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_deployed_environments_refuse_bad_config(monkeypatch, env, message, environment):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_config(environment)
+
+
+def test_env_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text(f"SECRET_KEY={GOOD_SECRET}\nDATABASE_URL={PG}\n")
+    settings = load_config("production")
+    assert settings.secret_key.get_secret_value() == GOOD_SECRET
+
+
+def test_asgi_refuses_to_start_with_one_clear_line(tmp_path):
+    env = {"APP_ENV": "production", "DATABASE_URL": PG, "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import asgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("configuration error: SECRET_KEY")
