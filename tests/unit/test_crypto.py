@@ -1,0 +1,94 @@
+"""Password hashing off the event loop, and tokens with a pinned algorithm."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from service.crypto import InvalidToken, PasswordHasher, TokenCodec
+
+SECRET = "k" * 40
+
+
+@pytest.fixture
+def hasher():
+    h = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1, threads=2)
+    yield h
+    h.close()
+
+
+async def test_hash_and_verify_run_in_worker_threads(hasher, monkeypatch):
+    seen: list[str] = []
+    real = hasher._argon2
+
+    class Recording:
+        def hash(self, password: str) -> str:
+            seen.append(threading.current_thread().name)
+            return real.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            seen.append(threading.current_thread().name)
+            return real.verify(password_hash, password)
+
+    monkeypatch.setattr(hasher, "_argon2", Recording())
+    hashed = await hasher.hash("a password")
+    assert await hasher.verify(hashed, "a password")
+    assert hashed.startswith("$argon2id$")
+    assert len(seen) == 2
+    assert all(name.startswith("argon2") for name in seen)
+    assert threading.current_thread() is threading.main_thread()
+
+
+async def test_event_loop_keeps_running_while_hashing(monkeypatch):
+    # Eight slow hashes queued on two threads; the loop must still tick between them.
+    slow = PasswordHasher(time_cost=2, memory_kib=8192, parallelism=1, threads=2)
+    ticks = 0
+
+    async def ticker(stop: asyncio.Event) -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(ticker(stop))
+    await asyncio.gather(*(slow.hash(f"password {i}") for i in range(8)))
+    stop.set()
+    await task
+    slow.close()
+    assert ticks > 100  # hashing on the loop itself would allow at most one tick per hash
+
+
+async def test_verify(hasher):
+    hashed = await hasher.hash("right password")
+    assert await hasher.verify(hashed, "right password")
+    assert not await hasher.verify(hashed, "wrong password")
+    assert not await hasher.verify(None, "right password")
+    assert not await hasher.verify("not a hash", "right password")
+
+
+def test_token_round_trip_and_rejections():
+    codec = TokenCodec(SECRET, ttl_seconds=60)
+    assert codec.read(codec.issue(42)).user_id == 42
+    expired = codec.issue(42, now=datetime.now(UTC) - timedelta(minutes=5))
+    with pytest.raises(InvalidToken):
+        codec.read(expired)
+    with pytest.raises(InvalidToken):
+        TokenCodec("another secret that is long enough", 60).read(codec.issue(42))
+    none_alg = jwt.encode(
+        {"sub": "42", "exp": 9_999_999_999, "iat": 1, "iss": "conduit-service"},
+        None,
+        algorithm="none",
+    )
+    with pytest.raises(InvalidToken):
+        codec.read(none_alg)
+    with pytest.raises(InvalidToken):
+        codec.read(
+            jwt.encode(
+                {"sub": "0", "exp": 9_999_999_999, "iat": 1, "iss": "conduit-service"}, SECRET
+            )
+        )
