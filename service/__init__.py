@@ -10,8 +10,8 @@ from quart_schema.typing import PydanticDumpOptions
 from service import db, observability, security
 from service.config import Settings, load_config
 from service.jsonio import OrjsonProvider
+from service.routes import articles, comments, ops, profiles, tags, users
 from service.routes import errors as error_handlers
-from service.routes import ops, users
 from service.routes.validation import ApiRequest, IdConverter
 
 MAX_JSON_DEPTH = 32
@@ -50,7 +50,8 @@ def create_app(config: Settings | None = None) -> Quart:
     error_handlers.register(app)
 
     app.register_blueprint(ops.bp)
-    app.register_blueprint(users.bp)
+    for blueprint in (users.bp, profiles.bp, articles.bp, comments.bp, tags.bp):
+        app.register_blueprint(blueprint)
 
     if settings.cors_origins:
         app = cors(

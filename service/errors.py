@@ -96,3 +96,31 @@ class UserNotFound(NotFound):
 
 class UserForbidden(Forbidden):
     key = "user"
+
+
+# Conduit
+
+
+class ProfileNotFound(NotFound):
+    key = "profile"
+
+
+class CannotFollowSelf(Invalid):
+    key = "profile"
+    message = "can't follow yourself"
+
+
+class ArticleNotFound(NotFound):
+    key = "article"
+
+
+class ArticleForbidden(Forbidden):
+    key = "article"
+
+
+class CommentNotFound(NotFound):
+    key = "comment"
+
+
+class CommentForbidden(Forbidden):
+    key = "comment"

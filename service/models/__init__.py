@@ -1,6 +1,25 @@
 """Typed declarative models; importing this package registers every table on Base.metadata."""
 
+from service.models.article import SLUG_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
+from service.models.social import Counter, Favorite, Follow
 from service.models.user import Role, User
+from service.models.views import ArticleView, CommentView, ProfileView
 
-__all__ = ["MAX_ID", "Base", "Role", "User"]
+__all__ = [
+    "MAX_ID",
+    "SLUG_MAX",
+    "Article",
+    "ArticleTag",
+    "ArticleView",
+    "Base",
+    "Comment",
+    "CommentView",
+    "Counter",
+    "Favorite",
+    "Follow",
+    "ProfileView",
+    "Role",
+    "Tag",
+    "User",
+]

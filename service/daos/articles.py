@@ -1,0 +1,262 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from service.daos.counters import ARTICLES, counter_dao
+from service.daos.dialect import insert
+from service.daos.tags import tag_dao
+from service.models import (
+    Article,
+    ArticleTag,
+    ArticleView,
+    Favorite,
+    Follow,
+    ProfileView,
+    Tag,
+    User,
+)
+
+
+class SlugTaken(Exception):
+    """The slug is in use; the service picks another."""
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """GET /api/articles and the feed: every filter that is set applies (AND)."""
+
+    tag: str | None = None
+    author_key: str | None = None  # case-folded username
+    favorited_by_key: str | None = None
+    feed_of: int | None = None  # a user id: articles by the authors this user follows
+
+    @property
+    def empty(self) -> bool:
+        return not (self.tag or self.author_key or self.favorited_by_key or self.feed_of)
+
+
+def _flags(viewer_id: int | None) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """`following` (the author) and `favorited` for the caller; false for anonymous callers."""
+    if viewer_id is None:
+        return false().label("following"), false().label("favorited")
+    following = exists().where(
+        Follow.follower_id == viewer_id, Follow.followed_id == Article.author_id
+    )
+    favorited = exists().where(Favorite.user_id == viewer_id, Favorite.article_id == Article.id)
+    return following.label("following"), favorited.label("favorited")
+
+
+def _columns(viewer_id: int | None, with_body: bool) -> list[Any]:
+    following, favorited = _flags(viewer_id)
+    columns: list[Any] = [
+        Article.id,
+        Article.slug,
+        Article.title,
+        Article.description,
+        Article.created_at,
+        Article.updated_at,
+        Article.favorites_count,
+        User.username,
+        User.bio,
+        User.image,
+        following,
+        favorited,
+    ]
+    if with_body:
+        columns.append(Article.body)
+    return columns
+
+
+def _view(row: Any, tags: list[str], with_body: bool) -> ArticleView:
+    return ArticleView(
+        id=row.id,
+        slug=row.slug,
+        title=row.title,
+        description=row.description,
+        body=row.body if with_body else None,
+        tag_list=tags,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        favorited=bool(row.favorited),
+        favorites_count=row.favorites_count,
+        author=ProfileView(
+            username=row.username, bio=row.bio, image=row.image, following=bool(row.following)
+        ),
+    )
+
+
+class ArticleDAO:
+    def _matching(self, filters: ArticleFilter) -> tuple[FromClause, list[Any], list[Any]]:
+        """FROM, WHERE and ORDER BY for the filters; a tag filter reads the tag's index in order."""
+        source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
+        order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
+        where: list[Any] = []
+        if filters.tag is not None:
+            source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
+            tag_id = select(Tag.id).where(Tag.name == filters.tag).scalar_subquery()
+            where.append(ArticleTag.tag_id == tag_id)
+            order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
+        if filters.author_key is not None:
+            where.append(User.username_key == filters.author_key)
+        if filters.favorited_by_key is not None:
+            fan = aliased(User)
+            where.append(
+                Article.id.in_(
+                    select(Favorite.article_id)
+                    .join(fan, fan.id == Favorite.user_id)
+                    .where(fan.username_key == filters.favorited_by_key)
+                )
+            )
+        if filters.feed_of is not None:
+            where.append(
+                Article.author_id.in_(
+                    select(Follow.followed_id).where(Follow.follower_id == filters.feed_of)
+                )
+            )
+        return source, where, order
+
+    def _total(self, filters: ArticleFilter, source: FromClause, where: list[Any]) -> Select[Any]:
+        """The number of matches; kept counts answer the common cases without a scan."""
+        if filters.empty:
+            return select(counter_dao.value_of(ARTICLES))
+        if filters == ArticleFilter(tag=filters.tag):
+            return select(
+                select(func.coalesce(func.max(Tag.articles_count), 0))
+                .where(Tag.name == filters.tag)
+                .scalar_subquery()
+            )
+        return select(func.count()).select_from(source).where(*where)
+
+    async def page(
+        self,
+        session: AsyncSession,
+        filters: ArticleFilter,
+        *,
+        viewer_id: int | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ArticleView], int]:
+        """A page of articles, newest first, and the number of matches: two queries."""
+        source, where, order = self._matching(filters)
+        total = self._total(filters, source, where)
+        stmt = (
+            select(*_columns(viewer_id, with_body=False), total.scalar_subquery().label("total"))
+            .select_from(source)
+            .where(*where)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = (await session.execute(stmt)).all()
+        if not rows:  # past the end: the total still counts
+            return [], int(await session.scalar(total) or 0)
+        tags = await tag_dao.names_by_article(session, [row.id for row in rows])
+        views = [_view(row, tags.get(row.id, []), with_body=False) for row in rows]
+        return views, int(rows[0].total)
+
+    async def view(
+        self,
+        session: AsyncSession,
+        *,
+        viewer_id: int | None,
+        article_id: int | None = None,
+        slug: str | None = None,
+    ) -> ArticleView | None:
+        """One article, by id or slug, as the API shows it (body included): two queries."""
+        match = Article.id == article_id if article_id is not None else Article.slug == slug
+        stmt = (
+            select(*_columns(viewer_id, with_body=True))
+            .join(User, User.id == Article.author_id)
+            .where(match)
+        )
+        row = (await session.execute(stmt)).first()
+        if row is None:
+            return None
+        tags = await tag_dao.names_by_article(session, [row.id])
+        return _view(row, tags.get(row.id, []), with_body=True)
+
+    async def get_by_slug(self, session: AsyncSession, slug: str) -> Article | None:
+        return await session.scalar(select(Article).where(Article.slug == slug))
+
+    async def id_by_slug(self, session: AsyncSession, slug: str) -> int | None:
+        return await session.scalar(select(Article.id).where(Article.slug == slug))
+
+    async def add(self, session: AsyncSession, article: Article) -> Article:
+        """Insert; SlugTaken when another article has the slug (even one committed just now)."""
+        try:
+            async with session.begin_nested():
+                session.add(article)
+        except IntegrityError as exc:
+            if "slug" in str(exc.orig):
+                raise SlugTaken() from exc
+            raise
+        await counter_dao.add(session, ARTICLES, +1)
+        return article
+
+    async def update(self, session: AsyncSession, article: Article, values: dict[str, Any]) -> None:
+        """Set columns and flush; SlugTaken (and nothing changed) when a new slug is in use."""
+        try:
+            async with session.begin_nested():
+                for name, value in values.items():
+                    setattr(article, name, value)
+        except IntegrityError as exc:
+            await session.refresh(article)
+            if "slug" in str(exc.orig):
+                raise SlugTaken() from exc
+            raise
+
+    async def delete(self, session: AsyncSession, article_id: int) -> None:
+        """Delete with its comments, favourites and tag links (cascades), keeping counts right."""
+        await tag_dao.uncount_article(session, article_id)
+        result = await session.execute(delete(Article).where(Article.id == article_id))
+        if result.rowcount:  # type: ignore[attr-defined]
+            await counter_dao.add(session, ARTICLES, -1)
+
+    # Favourites: the row and the article's count change together, and only when the row did.
+
+    async def favorite(self, session: AsyncSession, user_id: int, article_id: int) -> None:
+        added = await session.execute(
+            insert(session, Favorite)
+            .values(user_id=user_id, article_id=article_id)
+            .on_conflict_do_nothing()
+        )
+        if added.rowcount:  # type: ignore[attr-defined]
+            await self._add_favorites(session, article_id, +1)
+
+    async def unfavorite(self, session: AsyncSession, user_id: int, article_id: int) -> None:
+        removed = await session.execute(
+            delete(Favorite).where(
+                and_(Favorite.user_id == user_id, Favorite.article_id == article_id)
+            )
+        )
+        if removed.rowcount:  # type: ignore[attr-defined]
+            await self._add_favorites(session, article_id, -1)
+
+    async def _add_favorites(self, session: AsyncSession, article_id: int, delta: int) -> None:
+        await session.execute(
+            update(Article)
+            .where(Article.id == article_id)
+            # A favourite is not an edit: updated_at stays (the ORM would bump it).
+            .values(favorites_count=Article.favorites_count + delta, updated_at=Article.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+article_dao = ArticleDAO()

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.daos.profiles import following_column
+from service.models import MAX_ID, Comment, CommentView, ProfileView, User
+
+
+class CommentDAO:
+    async def for_article(
+        self, session: AsyncSession, article_id: int, *, viewer_id: int | None
+    ) -> list[CommentView]:
+        """An article's comments with their authors, newest first: one query."""
+        rows = await session.execute(
+            select(
+                Comment.id,
+                Comment.created_at,
+                Comment.updated_at,
+                Comment.body,
+                User.username,
+                User.bio,
+                User.image,
+                following_column(viewer_id, Comment.author_id),
+            )
+            .join(User, User.id == Comment.author_id)
+            .where(Comment.article_id == article_id)
+            .order_by(Comment.created_at.desc(), Comment.id.desc())
+        )
+        return [
+            CommentView(
+                id=row.id,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                body=row.body,
+                author=ProfileView(row.username, row.bio, row.image, bool(row.following)),
+            )
+            for row in rows
+        ]
+
+    async def add(self, session: AsyncSession, comment: Comment) -> Comment:
+        session.add(comment)
+        await session.flush()
+        return comment
+
+    async def get(self, session: AsyncSession, comment_id: int) -> Comment | None:
+        if not 0 < comment_id <= MAX_ID:
+            return None
+        return await session.get(Comment, comment_id)
+
+    async def delete(self, session: AsyncSession, comment_id: int) -> None:
+        await session.execute(delete(Comment).where(Comment.id == comment_id))
+
+
+comment_dao = CommentDAO()

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.daos.dialect import insert
+from service.models import ArticleTag, Tag
+
+
+class TagDAO:
+    async def ids_for(self, session: AsyncSession, names: Collection[str]) -> dict[str, int]:
+        """Each name's tag id, creating the tags that do not exist yet (race-free)."""
+        if not names:
+            return {}
+        await session.execute(
+            insert(session, Tag)
+            .values([{"name": name} for name in names])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
+        return {name: tag_id for name, tag_id in rows}
+
+    async def ids_of_article(self, session: AsyncSession, article_id: int) -> set[int]:
+        rows = await session.scalars(
+            select(ArticleTag.tag_id).where(ArticleTag.article_id == article_id)
+        )
+        return set(rows)
+
+    async def link(
+        self, session: AsyncSession, article_id: int, created_at: datetime, tag_ids: Collection[int]
+    ) -> None:
+        if not tag_ids:
+            return
+        await session.execute(
+            insert(session, ArticleTag).values(
+                [{"article_id": article_id, "tag_id": t, "created_at": created_at} for t in tag_ids]
+            )
+        )
+        await self._count(session, tag_ids, +1)
+
+    async def unlink(
+        self, session: AsyncSession, article_id: int, tag_ids: Collection[int]
+    ) -> None:
+        if not tag_ids:
+            return
+        await session.execute(
+            delete(ArticleTag).where(
+                ArticleTag.article_id == article_id, ArticleTag.tag_id.in_(tag_ids)
+            )
+        )
+        await self._count(session, tag_ids, -1)
+
+    async def uncount_article(self, session: AsyncSession, article_id: int) -> None:
+        """Before an article goes (its links go by cascade): its tags lose one article each."""
+        of_article = select(ArticleTag.tag_id).where(ArticleTag.article_id == article_id)
+        await session.execute(
+            update(Tag).where(Tag.id.in_(of_article)).values(articles_count=Tag.articles_count - 1)
+        )
+
+    async def _count(self, session: AsyncSession, tag_ids: Collection[int], delta: int) -> None:
+        await session.execute(
+            update(Tag).where(Tag.id.in_(tag_ids)).values(articles_count=Tag.articles_count + delta)
+        )
+
+    async def names_by_article(
+        self, session: AsyncSession, article_ids: Sequence[int]
+    ) -> dict[int, list[str]]:
+        """Sorted tag names of each article, in one query whatever the number of articles."""
+        found: dict[int, list[str]] = defaultdict(list)
+        if not article_ids:
+            return found
+        rows = await session.execute(
+            select(ArticleTag.article_id, Tag.name)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+            .where(ArticleTag.article_id.in_(article_ids))
+        )
+        for article_id, name in rows:
+            found[article_id].append(name)
+        for names in found.values():
+            names.sort()
+        return found
+
+    async def in_use(self, session: AsyncSession, limit: int) -> list[str]:
+        """Tags on at least one article, most used first (ties by name)."""
+        rows = await session.scalars(
+            select(Tag.name)
+            .where(Tag.articles_count > 0)
+            .order_by(Tag.articles_count.desc(), Tag.name)
+            .limit(limit)
+        )
+        return list(rows)
+
+
+tag_dao = TagDAO()

@@ -1,0 +1,172 @@
+"""Request and response bodies of the Conduit API: profiles, articles, comments, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from service.models import ArticleView, CommentView, ProfileView
+from service.schemas.base import PageQuery, Schema, Timestamp
+
+TITLE_MAX = 255
+DESCRIPTION_MAX = 2_000
+BODY_MAX = 100_000
+COMMENT_MAX = 10_000
+TAG_MAX, TAGS_MAX = 64, 20
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX)
+]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=BODY_MAX)]
+# Trimmed and checked for blanks by the service, which names the field in its error.
+TagName = Annotated[str, StringConstraints(max_length=TAG_MAX)]
+TagList = Annotated[list[TagName], Field(max_length=TAGS_MAX)]
+
+
+class NewArticle(Schema):
+    title: Title
+    description: Description
+    body: Body
+    tag_list: TagList = Field(default_factory=list)
+
+
+class ArticleChanges(Schema):
+    title: Title | None = None
+    description: Description | None = None
+    body: Body | None = None
+    tag_list: TagList | None = None
+
+    def changes(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class NewArticleBody(Schema):
+    article: NewArticle
+
+
+class ArticleChangesBody(Schema):
+    article: ArticleChanges
+
+
+class NewComment(Schema):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=COMMENT_MAX)]
+
+
+class NewCommentBody(Schema):
+    comment: NewComment
+
+
+class ArticleListQuery(PageQuery):
+    tag: str | None = Field(default=None, min_length=1, max_length=TAG_MAX)
+    author: str | None = Field(default=None, min_length=1, max_length=64)
+    favorited: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class ProfileOut(Schema):
+    username: str
+    bio: str | None
+    image: str | None
+    following: bool
+
+
+class ProfileResponse(Schema):
+    profile: ProfileOut
+
+
+class ArticleListItem(Schema):
+    slug: str
+    title: str
+    description: str
+    tag_list: list[str]
+    created_at: Timestamp
+    updated_at: Timestamp
+    favorited: bool
+    favorites_count: int
+    author: ProfileOut
+
+
+class ArticleOut(ArticleListItem):
+    body: str
+
+
+class ArticleResponse(Schema):
+    article: ArticleOut
+
+
+class ArticleListResponse(Schema):
+    articles: list[ArticleListItem]
+    articles_count: int
+
+
+class CommentOut(Schema):
+    id: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    body: str
+    author: ProfileOut
+
+
+class CommentResponse(Schema):
+    comment: CommentOut
+
+
+class CommentListResponse(Schema):
+    comments: list[CommentOut]
+
+
+class TagListResponse(Schema):
+    tags: list[str]
+
+
+def _profile(view: ProfileView) -> ProfileOut:
+    return ProfileOut(
+        username=view.username, bio=view.bio, image=view.image, following=view.following
+    )
+
+
+def profile_response(view: ProfileView) -> ProfileResponse:
+    return ProfileResponse(profile=_profile(view))
+
+
+def _item(view: ArticleView) -> ArticleListItem:
+    return ArticleListItem(
+        slug=view.slug,
+        title=view.title,
+        description=view.description,
+        tag_list=view.tag_list,
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        favorited=view.favorited,
+        favorites_count=view.favorites_count,
+        author=_profile(view.author),
+    )
+
+
+def article_response(view: ArticleView) -> ArticleResponse:
+    item = _item(view)
+    return ArticleResponse(article=ArticleOut(**dict(item), body=view.body or ""))
+
+
+def article_list_response(views: Sequence[ArticleView], total: int) -> ArticleListResponse:
+    return ArticleListResponse(articles=[_item(v) for v in views], articles_count=total)
+
+
+def _comment(view: CommentView) -> CommentOut:
+    return CommentOut(
+        id=view.id,
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        body=view.body,
+        author=_profile(view.author),
+    )
+
+
+def comment_response(view: CommentView) -> CommentResponse:
+    return CommentResponse(comment=_comment(view))
+
+
+def comment_list_response(views: Sequence[CommentView]) -> CommentListResponse:
+    return CommentListResponse(comments=[_comment(v) for v in views])
