@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate install clean
+.PHONY: run test lint migrate install clean bench bench-soak bench-smoke
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -33,6 +33,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The load bench (README, "Performance"): PostgreSQL and Debian's wrk; BENCH_ARGS adds options.
+bench: install
+	$(BIN)/python -m bench run $(BENCH_ARGS)
+
+bench-soak: install
+	$(BIN)/python -m bench soak $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BIN)/python -m bench smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf .tools $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The load bench, `python -m bench`: see __main__.py and the README (Performance)."""

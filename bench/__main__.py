@@ -1,0 +1,444 @@
+"""The load bench: `python -m bench run | soak | smoke` (see README, "Performance").
+
+run    fresh PostgreSQL database per data set, migrated and seeded; the ceilings (bare ASGI app,
+       a Quart route with no I/O) and every scenario at 64 and 256 connections, the scale check
+       on the small set, a login storm; a table, JSON and a chart in the output folder.
+soak   the mixed profile for N minutes, RSS per worker and p99 every 30 s, with a chart.
+smoke  the small set, a second or two per scenario; fails on any error or non-2xx (CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from bench.data import DATASETS, BenchData, DataSet, bench_data, production_password_hash, seed
+from bench.harness import ROOT, LoadResult, Server, free_port, require_wrk, run_wrk, start_server
+from bench.statements import statements_per_request
+from service.config import load_config
+from service.crypto import PasswordHasher
+
+BIN = Path(sys.executable).parent
+SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnop"
+READS = [
+    "list_articles",
+    "list_articles_token",
+    "list_by_tag",
+    "feed",
+    "article",
+    "comments",
+    "profile",
+    "current_user",
+    "tags",
+]
+WRITES = ["login", "create_article", "favorite"]
+SCALE = ["list_articles", "feed", "list_by_tag"]
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+def database_url(base: str, dataset: str) -> str:
+    url = make_url(base).set(drivername="postgresql+asyncpg", database=f"conduit_bench_{dataset}")
+    return url.render_as_string(hide_password=False)
+
+
+def plain_dsn(url: str, database: str | None = None) -> str:
+    target = make_url(url).set(drivername="postgresql")
+    if database:
+        target = target.set(database=database)
+    return target.render_as_string(hide_password=False)
+
+
+async def recreate_database(url: str) -> None:
+    name = make_url(url).database
+    conn = await asyncpg.connect(plain_dsn(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def prepare(spec: DataSet, base_url: str) -> tuple[str, BenchData]:
+    """A fresh database for the data set: created, migrated, seeded."""
+    url = database_url(base_url, spec.name)
+    log(f"database {make_url(url).database}: create, migrate, seed {spec.name}")
+    asyncio.run(recreate_database(url))
+    subprocess.run(
+        [str(BIN / "alembic"), "upgrade", "head"],
+        cwd=ROOT,
+        env={**os.environ, "APP_ENV": "testing", "DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+    )
+    settings = load_config("production", database_url=url, secret_key=SECRET_KEY)
+    hasher = PasswordHasher.from_settings(settings, threads=1)
+    started = time.monotonic()
+    asyncio.run(seed(plain_dsn(url), spec, production_password_hash(hasher)))
+    hasher.close()
+    log(f"seeded in {time.monotonic() - started:.1f}s")
+    return url, bench_data(spec, SECRET_KEY)
+
+
+# --- servers --------------------------------------------------------------------------------
+
+
+def server_env(url: str, workers: int) -> dict[str, str]:
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": url,
+        "WEB_CONCURRENCY": str(workers),
+        # The login scenarios measure hashing, not the limiter: one client address sends all.
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": "1000000",
+        "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000",
+    }
+
+
+def hypercorn_command(app: str, port: int, workers: int) -> list[str]:
+    return [
+        str(BIN / "hypercorn"),
+        "--config",
+        "hypercorn.toml",
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        app,
+    ]
+
+
+def service_command(port: int) -> list[str]:
+    # The production launcher, reading hypercorn.toml (workers from WEB_CONCURRENCY).
+    return [str(BIN / "python"), "-m", "service.serve", "--bind", f"127.0.0.1:{port}"]
+
+
+def start_bare(out: Path, workers: int) -> Server:
+    port = free_port()
+    return start_server(
+        "bare",
+        hypercorn_command("bench.bare_asgi:app", port, workers),
+        {},
+        port,
+        out,
+        health_path="/",
+    )
+
+
+def start_service(out: Path, url: str, workers: int, name: str = "service") -> Server:
+    port = free_port()
+    return start_server(name, service_command(port), server_env(url, workers), port, out)
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+def measure(
+    server: Server,
+    scenario: str,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    data_file: Path,
+    threads: int,
+) -> LoadResult:
+    if warmup > 0:
+        run_wrk(
+            server.url,
+            scenario,
+            connections=connections,
+            seconds=warmup,
+            data_file=data_file,
+            threads=threads,
+        )
+    result = run_wrk(
+        server.url,
+        scenario,
+        connections=connections,
+        seconds=seconds,
+        data_file=data_file,
+        threads=threads,
+    )
+    log(
+        f"{scenario:>20} c={connections:<4} {result.rps:>9,.0f} req/s  p99 {result.p99_ms:7.1f} ms"
+        f"  errors {result.errors}  non-2xx {result.non_2xx}"
+    )
+    return result
+
+
+def login_storm(server: Server, data_file: Path, seconds: float) -> dict[str, float]:
+    """GET /api/tags p99 idle, then while 32 connections log in without pause."""
+    idle = run_wrk(
+        server.url, "tags", connections=4, seconds=seconds, data_file=data_file, threads=1
+    )
+    storm: dict[str, LoadResult] = {}
+
+    def logins() -> None:
+        storm["login"] = run_wrk(
+            server.url, "login", connections=32, seconds=seconds + 2, data_file=data_file, threads=1
+        )
+
+    thread = threading.Thread(target=logins)
+    thread.start()
+    time.sleep(1)  # let the hashing threads fill up first
+    busy = run_wrk(
+        server.url, "tags", connections=4, seconds=seconds, data_file=data_file, threads=1
+    )
+    thread.join()
+    figures = {
+        "tags_idle_p99_ms": idle.p99_ms,
+        "tags_storm_p99_ms": busy.p99_ms,
+        "ratio": round(busy.p99_ms / idle.p99_ms, 2) if idle.p99_ms else 0.0,
+        "logins_per_s": storm["login"].rps,
+        "login_errors": storm["login"].errors + storm["login"].non_2xx,
+    }
+    log(
+        f"login storm: tags p99 idle {idle.p99_ms:.1f} ms, storm {busy.p99_ms:.1f} ms "
+        f"(x{figures['ratio']}), {storm['login'].rps:.1f} logins/s"
+    )
+    return figures
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import report
+
+    require_wrk()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    connections = [int(c) for c in args.connections.split(",")]
+    scenarios = args.scenarios.split(",") if args.scenarios else READS + WRITES + ["mixed"]
+    started = datetime.now(UTC)
+    results: list[LoadResult] = []
+    meta: dict[str, Any] = {
+        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "date": f"{started:%Y-%m-%d %H:%M} UTC",
+        "workers": args.workers,
+        "seconds_per_scenario": args.seconds,
+        "cpus": os.cpu_count(),
+    }
+
+    scale: dict[str, dict[str, float]] = {}
+    if args.scale and args.dataset != "small":
+        small_url, small_data = prepare(DATASETS["small"], args.database)
+        small_file = out / "data-small.lua"
+        small_data.write_lua(small_file)
+        server = start_service(out, small_url, args.workers, "service-small")
+        try:
+            for scenario in SCALE:
+                r = measure(
+                    server, scenario, 64, args.seconds, args.warmup, small_file, args.threads
+                )
+                scale[scenario] = {"small_p50_ms": r.p50_ms, "small_rps": r.rps}
+        finally:
+            server.stop()
+
+    url, data = prepare(DATASETS[args.dataset], args.database)
+    data_file = out / f"data-{args.dataset}.lua"
+    data.write_lua(data_file)
+
+    log("ceiling: bare ASGI app on hypercorn, same settings")
+    ceiling: dict[int, float] = {}
+    bare = start_bare(out, args.workers)
+    try:
+        for c in connections:
+            r = measure(bare, "bare", c, args.seconds, args.warmup, data_file, args.threads)
+            ceiling[c] = r.rps
+            results.append(r)
+    finally:
+        bare.stop()
+
+    server = start_service(out, url, args.workers)
+    try:
+        meta["rss_mb_before"] = server.worker_rss()
+        for scenario in ["quart_no_io", *scenarios]:
+            for c in connections:
+                results.append(
+                    measure(server, scenario, c, args.seconds, args.warmup, data_file, args.threads)
+                )
+        if args.storm:
+            meta["login_storm"] = login_storm(server, data_file, args.seconds)
+        meta["rss_mb_after"] = server.worker_rss()
+    finally:
+        server.stop()
+
+    for r in results:
+        r.ratio_to_ceiling = (
+            round(r.rps / ceiling[r.connections], 4) if ceiling.get(r.connections) else None
+        )
+    statements = statements_per_request(url, SECRET_KEY, data)
+    for r in results:
+        r.statements_per_request = statements.get(r.scenario)
+    for scenario, figures in scale.items():
+        large = next(r for r in results if r.scenario == scenario and r.connections == 64)
+        figures["large_p50_ms"] = large.p50_ms
+        figures["p50_large_over_small"] = round(large.p50_ms / figures["small_p50_ms"], 2)
+    meta["scale"] = scale
+    meta["statements_per_request"] = statements
+    meta["dataset"] = args.dataset
+
+    table = report.markdown_table(results)
+    (out / "results.md").write_text(report.summary_markdown(meta, table))
+    report.write_json(out / "results.json", meta, results)
+    report.chart(
+        out / "chart.png",
+        results,
+        f"{args.dataset} data set, {args.workers} workers, {meta['date']}",
+    )
+    print(report.summary_markdown(meta, table))
+    failures = [r for r in results if r.errors or r.non_2xx]
+    return 1 if failures else 0
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from bench import report
+
+    require_wrk()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    url, data = prepare(DATASETS[args.dataset], args.database)
+    data_file = out / f"data-{args.dataset}.lua"
+    data.write_lua(data_file)
+    samples: list[dict[str, Any]] = []
+    server = start_service(out, url, args.workers)
+    try:
+        started = time.monotonic()
+        end = started + args.minutes * 60
+        while time.monotonic() < end:
+            r = run_wrk(
+                server.url,
+                "mixed",
+                connections=args.connections,
+                seconds=min(args.interval, end - time.monotonic()),
+                data_file=data_file,
+                threads=args.threads,
+            )
+            sample = {
+                "minute": round((time.monotonic() - started) / 60, 2),
+                "rps": r.rps,
+                "p99_ms": r.p99_ms,
+                "errors": r.errors,
+                "non_2xx": r.non_2xx,
+                "rss_mb": {str(k): v for k, v in server.worker_rss().items()},
+            }
+            samples.append(sample)
+            log(
+                f"soak {sample['minute']:5.1f} min  {r.rps:,.0f} req/s  p99 {r.p99_ms:.1f} ms  "
+                f"rss {sample['rss_mb']}"
+            )
+    finally:
+        server.stop()
+    summary = report.soak_summary(samples)
+    report.soak_chart(
+        out / "soak.png",
+        samples,
+        f"soak: mixed, {args.connections} connections, {args.minutes} min",
+    )
+    report.write_soak(out / "soak.json", summary, samples)
+    print(report.soak_markdown(summary))
+    return 1 if any(s["errors"] or s["non_2xx"] for s in samples) else 0
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    """Every scenario for a moment on the small set: proves the bench runs, not how fast."""
+    require_wrk()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    url, data = prepare(DATASETS["small"], args.database)
+    data_file = out / "data-small.lua"
+    data.write_lua(data_file)
+    failures: list[str] = []
+    bare = start_bare(out, args.workers)
+    try:
+        r = measure(bare, "bare", 16, args.seconds, 0, data_file, 1)
+        failures += [] if r.requests and not (r.errors or r.non_2xx) else ["bare"]
+    finally:
+        bare.stop()
+    server = start_service(out, url, args.workers)
+    try:
+        for scenario in ["quart_no_io", *READS, *WRITES, "mixed"]:
+            r = measure(server, scenario, 16, args.seconds, 0, data_file, 1)
+            if not r.requests or r.errors or r.non_2xx:
+                failures.append(scenario)
+    finally:
+        server.stop()
+    statements = statements_per_request(url, SECRET_KEY, data)
+    log(f"statements per request: {statements}")
+    too_many = [
+        s
+        for s in ("list_articles", "list_articles_token", "list_by_tag", "feed")
+        if statements[s] > 3
+    ]
+    if failures or too_many:
+        log(f"FAILED: errors in {failures}; lists over 3 statements: {too_many}")
+        return 1
+    log("smoke passed")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--database",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="PostgreSQL server to create the bench databases on (any database name)",
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="the full bench")
+    run.add_argument("--dataset", choices=sorted(DATASETS), default="large")
+    run.add_argument("--seconds", type=float, default=10)
+    run.add_argument("--warmup", type=float, default=3)
+    run.add_argument("--connections", default="64,256")
+    run.add_argument("--scenarios", default="", help="comma-separated; default: all")
+    run.add_argument(
+        "--no-scale",
+        dest="scale",
+        action="store_false",
+        help="skip the small-set run for the scale check",
+    )
+    run.add_argument("--no-storm", dest="storm", action="store_false", help="skip the login storm")
+
+    soak = sub.add_parser("soak", help="the mixed profile for a long time")
+    soak.add_argument("--dataset", choices=sorted(DATASETS), default="large")
+    soak.add_argument("--minutes", type=float, default=10)
+    soak.add_argument("--interval", type=float, default=30)
+    soak.add_argument("--connections", type=int, default=128)
+
+    smoke = sub.add_parser("smoke", help="every scenario briefly on the small set (CI)")
+    smoke.add_argument("--seconds", type=float, default=1)
+
+    args = parser.parse_args(argv)
+    handlers = {"run": cmd_run, "soak": cmd_soak, "smoke": cmd_smoke}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Bench output: a markdown table, a JSON file and PNG charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here
+import matplotlib.pyplot as plt
+
+from bench.harness import LoadResult
+
+
+def markdown_table(results: list[LoadResult]) -> str:
+    lines = [
+        "| scenario | conns | req/s | ratio to ceiling | p50 ms | p90 ms | p99 ms | errors "
+        "| non-2xx | SQL/req |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        ratio = f"{r.ratio_to_ceiling:.1%}" if r.ratio_to_ceiling is not None else "-"
+        statements = "-" if r.statements_per_request is None else str(r.statements_per_request)
+        lines.append(
+            f"| {r.scenario} | {r.connections} | {r.rps:,.0f} | {ratio} | {r.p50_ms:.1f} "
+            f"| {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {r.non_2xx} | {statements} |"
+        )
+    return "\n".join(lines)
+
+
+def write_json(path: Path, meta: dict[str, Any], results: list[LoadResult]) -> None:
+    payload = {**meta, "results": [r.as_dict() for r in results]}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def chart(path: Path, results: list[LoadResult], title: str) -> None:
+    """req/s and p99 per scenario, one bar per connection count."""
+    scenarios = list(dict.fromkeys(r.scenario for r in results))
+    conns = sorted({r.connections for r in results})
+    by_key = {(r.scenario, r.connections): r for r in results}
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
+    width = 0.8 / max(1, len(conns))
+    for n, c in enumerate(conns):
+        xs = [i + n * width for i in range(len(scenarios))]
+        top.bar(
+            xs,
+            [by_key[(s, c)].rps if (s, c) in by_key else 0 for s in scenarios],
+            width,
+            label=f"{c} connections",
+        )
+        bottom.bar(
+            xs,
+            [by_key[(s, c)].p99_ms if (s, c) in by_key else 0 for s in scenarios],
+            width,
+            label=f"{c} connections",
+        )
+    top.set_ylabel("requests/s")
+    top.set_title(title)
+    top.legend()
+    bottom.set_ylabel("p99 latency (ms)")
+    bottom.set_yscale("log")
+    bottom.set_xticks([i + width * (len(conns) - 1) / 2 for i in range(len(scenarios))])
+    bottom.set_xticklabels(scenarios, rotation=35, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def soak_chart(path: Path, samples: list[dict[str, Any]], title: str) -> None:
+    """RSS per worker and p99 over time."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    minutes = [s["minute"] for s in samples]
+    pids = sorted({pid for s in samples for pid in s["rss_mb"]})
+    for pid in pids:
+        top.plot(
+            minutes, [s["rss_mb"].get(pid) for s in samples], marker=".", label=f"worker {pid}"
+        )
+    top.set_ylabel("RSS (MB)")
+    top.set_title(title)
+    top.legend()
+    bottom.plot(minutes, [s["p99_ms"] for s in samples], marker=".", color="tab:red")
+    bottom.set_ylabel("p99 (ms)")
+    bottom.set_xlabel("minute")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary_markdown(meta: dict[str, Any], table: str) -> str:
+    lines = [
+        f"Command: `{meta['command']}`  ",
+        f"Date: {meta['date']}, {meta['cpus']} CPUs, "
+        f"{meta['workers']} workers, {meta['seconds_per_scenario']} s per scenario, "
+        f"data set `{meta['dataset']}`",
+        "",
+        table,
+        "",
+    ]
+    before, after = meta.get("rss_mb_before", {}), meta.get("rss_mb_after", {})
+    if after:
+        pairs = ", ".join(f"{before.get(pid, '?')} → {mb} MB" for pid, mb in after.items())
+        lines.append(f"Worker RSS before → after the run: {pairs}")
+    storm = meta.get("login_storm")
+    if storm:
+        lines.append(
+            f"Login storm (32 connections logging in): `GET /api/tags` p99 idle "
+            f"{storm['tags_idle_p99_ms']:.1f} ms, during the storm {storm['tags_storm_p99_ms']:.1f}"
+            f" ms (×{storm['ratio']}); {storm['logins_per_s']:.1f} logins/s"
+        )
+    for scenario, figures in meta.get("scale", {}).items():
+        if "large_p50_ms" in figures:
+            lines.append(
+                f"Scale, {scenario} at 64 connections: p50 small {figures['small_p50_ms']:.1f} ms,"
+                f" large {figures['large_p50_ms']:.1f} ms (×{figures['p50_large_over_small']})"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def soak_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """RSS growth and p99 drift from minute 2 to the end, as the targets define them."""
+    settled = [s for s in samples if s["minute"] >= 2] or samples
+    first, last = settled[0], settled[-1]
+    growth = {
+        pid: round((last["rss_mb"][pid] - mb) / mb, 4)
+        for pid, mb in first["rss_mb"].items()
+        if pid in last["rss_mb"] and mb
+    }
+    drift = (last["p99_ms"] - first["p99_ms"]) / first["p99_ms"] if first["p99_ms"] else 0.0
+    return {
+        "samples": len(samples),
+        "rss_growth_from_minute_2": growth,
+        "p99_drift_from_minute_2": round(drift, 4),
+        "errors": sum(s["errors"] for s in samples),
+        "non_2xx": sum(s["non_2xx"] for s in samples),
+    }
+
+
+def write_soak(path: Path, summary: dict[str, Any], samples: list[dict[str, Any]]) -> None:
+    path.write_text(json.dumps({"summary": summary, "samples": samples}, indent=2) + "\n")
+
+
+def soak_markdown(summary: dict[str, Any]) -> str:
+    growth = ", ".join(f"{v:+.1%}" for v in summary["rss_growth_from_minute_2"].values())
+    return (
+        f"Soak: {summary['samples']} samples; RSS growth per worker from minute 2: {growth}; "
+        f"p99 drift from minute 2: {summary['p99_drift_from_minute_2']:+.1%}; "
+        f"errors {summary['errors']}, non-2xx {summary['non_2xx']}\n"
+    )

@@ -1,0 +1,89 @@
+"""SQL statements per request, counted in-process on the bench database.
+
+The app is built by the same factory with the bench's settings and driven through its test
+client, one request per scenario, while an engine event counts what reaches the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event
+
+from bench.data import BenchData
+from service import create_app
+from service.config import load_config
+
+# What each scenario's first request looks like: method, path, token?, JSON body.
+Probe = tuple[str, str, bool, dict[str, Any] | None]
+
+
+def probes(data: BenchData) -> dict[str, Probe]:
+    slug, tag, username = data.slugs[0], data.tags[0], data.usernames[1]
+    return {
+        "quart_no_io": ("GET", "/healthz", False, None),
+        "list_articles": ("GET", "/api/articles?limit=20", False, None),
+        "list_articles_token": ("GET", "/api/articles?limit=20", True, None),
+        "list_by_tag": ("GET", f"/api/articles?limit=20&tag={tag}", False, None),
+        "feed": ("GET", "/api/articles/feed?limit=20", True, None),
+        "article": ("GET", f"/api/articles/{slug}", False, None),
+        "comments": ("GET", f"/api/articles/{slug}/comments", False, None),
+        "profile": ("GET", f"/api/profiles/{username}", True, None),
+        "current_user": ("GET", "/api/user", True, None),
+        "tags": ("GET", "/api/tags", False, None),
+        "login": (
+            "POST",
+            "/api/users/login",
+            False,
+            {"user": {"email": data.emails[0], "password": data.password}},
+        ),
+        "create_article": (
+            "POST",
+            "/api/articles",
+            True,
+            {
+                "article": {
+                    "title": "Statement count",
+                    "description": "d",
+                    "body": "b",
+                    "tagList": [tag],
+                }
+            },
+        ),
+        "favorite": ("POST", f"/api/articles/{slug}/favorite", True, None),
+    }
+
+
+_TRANSACTION_WORDS = {"SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "PRAGMA"}
+
+
+async def _count(database_url: str, secret_key: str, data: BenchData) -> dict[str, int]:
+    # Production settings: the seeded hashes have its cost, so a login does not rehash them.
+    settings = load_config("production", database_url=database_url, secret_key=secret_key)
+    app = create_app(settings)
+    counts: dict[str, int] = {}
+    async with app.test_app():
+        engine = app.extensions["db"].engine.sync_engine
+        seen: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            word = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+            if word not in _TRANSACTION_WORDS:
+                seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        client = app.test_client()
+        for name, (method, path, with_token, body) in probes(data).items():
+            headers = {"Authorization": f"Token {data.tokens[0]}"} if with_token else {}
+            seen.clear()
+            response = await client.open(path, method=method, headers=headers, json=body)
+            if response.status_code >= 400:
+                raise RuntimeError(f"{name}: {method} {path} answered {response.status_code}")
+            counts[name] = len(seen)
+        event.remove(engine, "before_cursor_execute", record)
+    return counts
+
+
+def statements_per_request(database_url: str, secret_key: str, data: BenchData) -> dict[str, int]:
+    return asyncio.run(_count(database_url, secret_key, data))
