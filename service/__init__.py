@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
+from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_cors import cors
 from quart_schema import QuartSchema
 from quart_schema.typing import PydanticDumpOptions
 
-from service import db, observability, security
+from service import db, metrics, observability, security
 from service.config import Settings, load_config
+from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
 from service.routes import articles, comments, ops, profiles, tags, users
 from service.routes import errors as error_handlers
+from service.routes.openapi import ServiceOpenAPIProvider
 from service.routes.validation import ApiRequest, IdConverter
-
-MAX_JSON_DEPTH = 32
 
 
 def create_app(config: Settings | None = None) -> Quart:
     settings = config or load_config()
     observability.configure_logging(settings)
 
-    app = Quart(__name__)
+    app = DeadlineQuart(__name__)
     app.request_class = ApiRequest
     app.url_map.converters["id"] = IdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        MAX_JSON_DEPTH=MAX_JSON_DEPTH,
+        MAX_JSON_DEPTH=settings.max_json_depth,
+        REQUEST_TIMEOUT_SECONDS=settings.request_timeout_seconds,
         TESTING=settings.app_env == "testing",
         PROPAGATE_EXCEPTIONS=False,
     )
@@ -40,11 +42,13 @@ def create_app(config: Settings | None = None) -> Quart:
         pydantic_dump_options=PydanticDumpOptions(by_alias=True),
         redoc_ui_path=None,
         scalar_ui_path=None,
+        openapi_provider_class=ServiceOpenAPIProvider,
     )
     # After QuartSchema, which installs its own provider.
     app.json = OrjsonProvider(app)
 
     observability.init_app(app)
+    metrics.init_app(app)
     db.init_app(app, settings)
     security.init_app(app, settings)
     error_handlers.register(app)
@@ -52,6 +56,13 @@ def create_app(config: Settings | None = None) -> Quart:
     app.register_blueprint(ops.bp)
     for blueprint in (users.bp, profiles.bp, articles.bp, comments.bp, tags.bp):
         app.register_blueprint(blueprint)
+
+    if settings.trusted_proxy_hops:
+        # Client address and scheme from X-Forwarded-For/-Proto, set by that many proxies;
+        # without trusted hops the headers are ignored, so nobody spoofs an address.
+        app.asgi_app = ProxyFixMiddleware(  # type: ignore[method-assign]
+            app.asgi_app, mode="legacy", trusted_hops=settings.trusted_proxy_hops
+        )
 
     if settings.cors_origins:
         app = cors(

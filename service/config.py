@@ -50,8 +50,15 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
     hash_threads: int = Field(default=max(2, os.cpu_count() or 2), ge=1, le=64)
 
-    # Request limits.
+    # Request limits. The deadline is enforced in the app (hypercorn has none); PostgreSQL's
+    # statement_timeout must not outlast it.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2, le=256)
+    request_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+
+    # Serving behind a load balancer: how many proxies in front may set X-Forwarded-For/-Proto
+    # (0 trusts none, so a client cannot spoof its address).
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     cors_origins: list[str] = Field(default_factory=list)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -66,6 +73,15 @@ class Settings(BaseSettings):
                 f"(got {value.split('://', 1)[0]}://...)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _statements_within_deadline(self) -> Settings:
+        if self.db_statement_timeout_ms > self.request_timeout_seconds * 1000:
+            raise ValueError(
+                "DB_STATEMENT_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_SECONDS "
+                f"({self.db_statement_timeout_ms} ms > {self.request_timeout_seconds} s)"
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

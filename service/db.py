@@ -86,6 +86,16 @@ class Database:
             raise RuntimeError("the database is not connected: the app is not serving")
         return self._sessionmaker
 
+    @property
+    def connected(self) -> bool:
+        return self._engine is not None
+
+    def checked_out(self) -> int:
+        """Connections in use right now (for the pool gauge)."""
+        pool = self.engine.pool
+        checkedout = getattr(pool, "checkedout", None)
+        return int(checkedout()) if callable(checkedout) else 0
+
     async def connect(self) -> None:
         self._engine = create_engine(self.settings)
         # expire_on_commit=False: responses read attributes after the commit.

@@ -25,7 +25,7 @@ from service import create_app
 from service.config import Settings, load_config
 from service.db import create_engine
 from service.models import Base
-from tests.factories import UserFactory
+from tests.factories import ArticleMaker, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,6 +118,12 @@ def client(app: Quart) -> TestClientProtocol:
 @pytest.fixture
 def users(app: Quart) -> UserFactory:
     return UserFactory(app)
+
+
+@pytest.fixture
+def articles(client: TestClientProtocol) -> ArticleMaker:
+    """Articles written through the API (POST /api/articles) by factory-made users."""
+    return ArticleMaker(client)
 
 
 class QueryCounter:

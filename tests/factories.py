@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from quart import Quart
+from quart.typing import TestClientProtocol
 
 from service.models import Role, User
 from service.services import users as user_service
 
 _numbers = itertools.count(1)
+_titles = itertools.count(1)
 DEFAULT_PASSWORD = "correct horse battery"
 
 
@@ -68,3 +71,31 @@ class UserFactory:
 
     async def admin(self, **overrides: object) -> MadeUser:
         return await self.make(role=Role.ADMIN, **overrides)  # type: ignore[arg-type]
+
+
+class ArticleMaker:
+    def __init__(self, client: TestClientProtocol) -> None:
+        self.client = client
+
+    async def make(
+        self,
+        author: MadeUser,
+        *,
+        title: str | None = None,
+        tags: list[str] | None = None,
+        body: str = "Body text",
+        description: str = "About it",
+    ) -> dict[str, Any]:
+        payload = {
+            "article": {
+                "title": title or f"Article {next(_titles)}",
+                "description": description,
+                "body": body,
+                "tagList": tags or [],
+            }
+        }
+        response = await self.client.post("/api/articles", json=payload, headers=author.headers)
+        data = await response.get_json()
+        assert response.status_code == 201, data
+        article: dict[str, Any] = data["article"]
+        return article

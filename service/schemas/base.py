@@ -37,3 +37,9 @@ class Schema(BaseModel):
 class PageQuery(Schema):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class ErrorBody(Schema):
+    """Every error: the key says what is at fault (a field, `token`, a resource type)."""
+
+    errors: dict[str, list[str]]

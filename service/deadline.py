@@ -1,0 +1,32 @@
+"""A per-request deadline, enforced in the app because hypercorn has none (its issue #322).
+
+The view (with its auth decorators and every query it awaits) runs under `asyncio.timeout`;
+past the deadline it is cancelled and the request is answered 503 with `Retry-After` through
+the usual error path, so `after_request` rolls the request's session back and teardown closes
+it. PostgreSQL's statement_timeout (never longer, see config) stops the query server-side too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from quart import Quart
+from quart.ctx import RequestContext
+
+from service.errors import Unavailable
+
+
+class RequestTimedOut(Unavailable):
+    key = "request"
+    message = "timed out"
+
+
+class DeadlineQuart(Quart):
+    async def dispatch_request(self, request_context: RequestContext | None = None) -> Any:
+        seconds: float = self.config["REQUEST_TIMEOUT_SECONDS"]
+        try:
+            async with asyncio.timeout(seconds):
+                return await super().dispatch_request(request_context)
+        except TimeoutError:
+            raise RequestTimedOut(retry_after=1) from None

@@ -1,0 +1,85 @@
+"""Prometheus metrics at /metrics: requests by route template and status, latency, in-flight
+requests, database pool use.
+
+Several hypercorn workers are several processes: with `PROMETHEUS_MULTIPROC_DIR` set (the
+launcher `service.serve` sets it) every worker writes its samples there and a scrape of any
+worker adds them up, so counts are right whichever worker answers. Without it, each process
+reports its own figures (fine for one worker).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from quart import Blueprint, Quart, Response, g, request
+
+REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer a request, by route template",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being handled", multiprocess_mode="livesum")
+POOL_IN_USE = Gauge(
+    "db_pool_connections_in_use",
+    "Database connections checked out of the pool",
+    multiprocess_mode="livesum",
+)
+
+bp = Blueprint("metrics", __name__)
+
+
+def _route() -> str:
+    # The rule, not the path: /api/articles/<slug> is one series, whatever the slug.
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"
+
+
+def init_app(app: Quart) -> None:
+    @app.before_request
+    async def _start() -> None:
+        g.metrics_started = time.perf_counter()
+        g.metrics_counted = True
+        IN_FLIGHT.inc()
+
+    @app.after_request
+    async def _observe(response: Response) -> Response:
+        started = g.get("metrics_started")
+        if started is not None:
+            route = _route()
+            REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.teardown_request
+    async def _finish(_exc: BaseException | None) -> None:
+        if g.pop("metrics_counted", False):
+            IN_FLIGHT.dec()
+        database = app.extensions.get("db")
+        if database is not None and database.connected:
+            POOL_IN_USE.set(database.checked_out())
+
+    app.register_blueprint(bp)
+
+
+@bp.get("/metrics")
+async def metrics() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
