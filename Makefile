@@ -33,6 +33,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 
 # The load bench (README, "Performance"): PostgreSQL and Debian's wrk; BENCH_ARGS adds options.
 bench: install

@@ -10,8 +10,8 @@ connections are refused, not left queued), finishes what is in flight within
 `graceful_timeout`, disposes its database pool, and exits. A worker that crashes is replaced.
 
 `hypercorn.toml` stays the one source of settings; `WEB_CONCURRENCY` overrides `workers`, and
-`--bind` the address. With several workers, Prometheus runs in multiprocess mode: the launcher
-gives the workers a fresh `PROMETHEUS_MULTIPROC_DIR` (or clears the one it is given).
+`--bind` (or `PORT`) the address. Prometheus runs in multiprocess mode: the launcher gives
+the workers a fresh `PROMETHEUS_MULTIPROC_DIR` (or clears the one it is given).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def load_config(path: str, bind: list[str] | None, workers: int | None, app: str
     config.application_path = app
     if bind:
         config.bind = bind
+    elif os.environ.get("PORT"):  # the platform's port (Heroku-style), on every interface
+        config.bind = [f"0.0.0.0:{os.environ['PORT']}"]
     from_env = os.environ.get(WORKERS_ENV)
     if workers is None and from_env:
         try:
