@@ -59,9 +59,10 @@ def live_server(
     env: dict[str, str],
     command: Sequence[str] | None = None,
     name: str = "server",
+    port: int | None = None,
 ) -> Iterator[Live]:
     """Start `command` (default: hypercorn with hypercorn.toml and asgi:app) and stop it after."""
-    port = free_port()
+    port = port or free_port()
     argv = list(command or [str(BIN / "hypercorn"), "--config", "hypercorn.toml", "asgi:app"])
     argv += ["--bind", f"127.0.0.1:{port}"]
     log = tmp_path / f"{name}.log"
