@@ -400,19 +400,20 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--database",
         default=os.environ.get(
             "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
         ),
         help="PostgreSQL server to create the bench databases on (any database name)",
     )
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest")
+    common.add_argument("--workers", type=int, default=2)
+    common.add_argument("--threads", type=int, default=2, help="wrk threads")
+    common.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="the full bench")
+    run = sub.add_parser("run", parents=[common], help="the full bench")
     run.add_argument("--dataset", choices=sorted(DATASETS), default="large")
     run.add_argument("--seconds", type=float, default=10)
     run.add_argument("--warmup", type=float, default=3)
@@ -426,13 +427,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--no-storm", dest="storm", action="store_false", help="skip the login storm")
 
-    soak = sub.add_parser("soak", help="the mixed profile for a long time")
+    soak = sub.add_parser("soak", parents=[common], help="the mixed profile for a long time")
     soak.add_argument("--dataset", choices=sorted(DATASETS), default="large")
     soak.add_argument("--minutes", type=float, default=10)
     soak.add_argument("--interval", type=float, default=30)
     soak.add_argument("--connections", type=int, default=128)
 
-    smoke = sub.add_parser("smoke", help="every scenario briefly on the small set (CI)")
+    smoke = sub.add_parser(
+        "smoke", parents=[common], help="every scenario briefly on the small set (CI)"
+    )
     smoke.add_argument("--seconds", type=float, default=1)
 
     args = parser.parse_args(argv)

@@ -133,8 +133,9 @@ class Generator:
         tag_ids = list(range(1, self.spec.tags + 1))
         for article in range(1, self.spec.articles + 1):
             count = self.rng.randint(0, 3)
-            for tag in set(self.rng.choices(tag_ids, weights, k=count)):
-                yield (article, tag)
+            created = self.article_times[article - 1]
+            for tag in sorted(set(self.rng.choices(tag_ids, weights, k=count))):
+                yield (article, tag, created)
 
     def comments(self) -> Iterator[tuple[object, ...]]:
         for i in range(1, self.spec.comments + 1):
@@ -156,7 +157,7 @@ class Generator:
             if pair not in seen:
                 seen.add(pair)
                 self.favorite_counts[pair[1]] += 1
-                yield pair
+                yield (*pair, EPOCH)
 
     def follows(self) -> Iterator[tuple[object, ...]]:
         per_user, extra = divmod(self.spec.follows, self.spec.users)
@@ -168,7 +169,7 @@ class Generator:
                 if followed != follower:
                     chosen.add(followed)
             for followed in sorted(chosen):
-                yield (follower, followed)
+                yield (follower, followed, EPOCH)
 
 
 # table: (columns, generator method); order respects foreign keys.
@@ -197,15 +198,15 @@ TABLES: list[tuple[str, tuple[str, ...], str, str]] = [
         "articles",
         "articles",
     ),
-    ("article_tags", ("article_id", "tag_id"), "article_tags", "article tags"),
+    ("article_tags", ("article_id", "tag_id", "created_at"), "article_tags", "article tags"),
     (
         "comments",
         ("id", "article_id", "author_id", "body", "created_at", "updated_at"),
         "comments",
         "comments",
     ),
-    ("favorites", ("user_id", "article_id"), "favorites", "favorites"),
-    ("follows", ("follower_id", "followed_id"), "follows", "follows"),
+    ("favorites", ("user_id", "article_id", "created_at"), "favorites", "favorites"),
+    ("follows", ("follower_id", "followed_id", "created_at"), "follows", "follows"),
 ]
 
 
@@ -253,7 +254,7 @@ async def seed(dsn: str, spec: DataSet, password_hash: str) -> None:
 
 
 async def _finish(conn: asyncpg.Connection, gen: Generator) -> None:
-    """Sequences past the copied ids, and the denormalised favourites count."""
+    """Sequences past the copied ids, and the kept counts the app maintains on writes."""
     for table in ("users", "tags", "articles", "comments"):
         await conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -263,6 +264,14 @@ async def _finish(conn: asyncpg.Connection, gen: Generator) -> None:
         "UPDATE articles SET favorites_count = f.n FROM "
         "(SELECT article_id, COUNT(*) AS n FROM favorites GROUP BY article_id) AS f "
         "WHERE articles.id = f.article_id"
+    )
+    await conn.execute(
+        "UPDATE tags SET articles_count = t.n FROM "
+        "(SELECT tag_id, COUNT(*) AS n FROM article_tags GROUP BY tag_id) AS t "
+        "WHERE tags.id = t.tag_id"
+    )
+    await conn.execute(
+        "INSERT INTO counters (name, value) SELECT 'articles', COUNT(*) FROM articles"
     )
 
 
