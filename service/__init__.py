@@ -12,7 +12,7 @@ from service import db, metrics, observability, security
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
-from service.routes import articles, comments, ops, profiles, tags, users
+from service.routes import articles, comments, ops, pages, profiles, tags, users
 from service.routes import errors as error_handlers
 from service.routes.openapi import ServiceOpenAPIProvider
 from service.routes.validation import ApiRequest, IdConverter
@@ -54,7 +54,7 @@ def create_app(config: Settings | None = None) -> Quart:
     error_handlers.register(app)
 
     app.register_blueprint(ops.bp)
-    for blueprint in (users.bp, profiles.bp, articles.bp, comments.bp, tags.bp):
+    for blueprint in (pages.bp, users.bp, profiles.bp, articles.bp, comments.bp, tags.bp):
         app.register_blueprint(blueprint)
 
     if settings.trusted_proxy_hops:

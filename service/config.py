@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     cors_origins: list[str] = Field(default_factory=list)
 
+    # Browser sign-in: the signed session cookie's lifetime.
+    session_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=300)
+    # Login rate limits (page and API): failed attempts per account and per client address in
+    # one window; counted in Redis when REDIS_URL is set, else in each process's memory.
+    login_rate_limit_per_account: int = Field(default=5, ge=1)
+    login_rate_limit_per_address: int = Field(default=30, ge=1)
+    login_rate_limit_window_seconds: int = Field(default=300, ge=1, le=86_400)
+    rate_limit_key_prefix: str = Field(default="conduit:", max_length=64)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -88,6 +97,11 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS, except in development and tests on plain http."""
+        return self.app_env not in ("development", "testing")
+
+    @property
     def is_deployed(self) -> bool:
         return self.app_env in ("staging", "production")
 
@@ -104,6 +118,9 @@ class TestingSettings(Settings):
     argon2_time_cost: int = 1
     argon2_memory_kib: int = 64
     argon2_parallelism: int = 1
+    # Tests log in often; the rate-limit tests set their own limits.
+    login_rate_limit_per_account: int = 10_000
+    login_rate_limit_per_address: int = 10_000
     log_json: bool = False
 
 

@@ -82,6 +82,16 @@ class BadCredentials(Unauthorized):
     message = "invalid email or password"
 
 
+class CsrfFailed(Forbidden):
+    key = "csrf"
+    message = "token is missing or invalid"
+
+
+class LoginRateLimited(TooManyRequests):
+    key = "credentials"
+    message = "too many attempts, try again later"
+
+
 class UsernameTaken(Conflict):
     key = "username"
 

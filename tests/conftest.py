@@ -111,6 +111,24 @@ async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Quart]:
 
 
 @pytest.fixture
+async def app_with(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Any]:
+    """An app built with some settings changed; its rows are removed after the test."""
+    made: list[Any] = []
+
+    async def build(**overrides: Any) -> Quart:
+        app = create_app(settings.model_copy(update=overrides))
+        context = app.test_app()
+        await context.__aenter__()
+        made.append(context)
+        return app
+
+    yield build
+    for context in made:
+        await context.__aexit__(None, None, None)
+    await empty_tables(engine)
+
+
+@pytest.fixture
 def client(app: Quart) -> TestClientProtocol:
     return app.test_client()
 

@@ -8,30 +8,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from quart import g, request
 from sqlalchemy import func, select
 
-from service import create_app
 from service.config import ConfigError, load_config
 from service.models import User
 from tests.helpers import error_of, raw_post
-
-
-@pytest.fixture
-async def app_with(settings, engine):
-    """An app built with some settings changed; its rows are removed after the test."""
-    from tests.conftest import empty_tables
-
-    made = []
-
-    async def build(**overrides):
-        app = create_app(settings.model_copy(update=overrides))
-        context = app.test_app()
-        await context.__aenter__()
-        made.append(context)
-        return app
-
-    yield build
-    for context in made:
-        await context.__aexit__(None, None, None)
-    await empty_tables(engine)
 
 
 async def test_request_past_its_deadline_is_503_and_writes_nothing(app_with):

@@ -1,0 +1,111 @@
+"""The browser sign-in: the login page, the signed-in page, sign-out (HTML, Quart templates)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from quart import Blueprint, Response, redirect, render_template, request
+
+from service import security
+from service.errors import BadCredentials, CsrfFailed, LoginRateLimited
+
+bp = Blueprint("pages", __name__)
+
+DEFAULT_NEXT = "/account"
+GENERIC_FAILURE = "Invalid email or password."
+PAGE_HEADERS = {
+    # No inline scripts or styles anywhere: the one stylesheet comes from /static.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@bp.after_request
+async def _page_headers(response: Response) -> Response:
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after signing in; anything else (other hosts, schemes,
+    protocol-relative or backslash tricks) falls back to the account page."""
+    if not target or len(target) > 2048 or not target.startswith("/"):
+        return DEFAULT_NEXT
+    if target.startswith(("//", "/\\")) or any(c.isspace() or ord(c) < 32 for c in target):
+        return DEFAULT_NEXT
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target:
+        return DEFAULT_NEXT
+    return target
+
+
+async def _login_form(
+    *, status: int = 200, error: str | None = None, email: str = "", next_: str | None = None
+) -> Response:
+    html = await render_template(
+        "login.html",
+        csrf_token=security.csrf_token(),
+        next=safe_next(next_),
+        error=error,
+        email=email,
+    )
+    return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+
+@bp.get("/login")
+async def login_page() -> Response:
+    return await _login_form(next_=request.args.get("next"))
+
+
+@bp.post("/login")
+async def login_submit() -> Response:
+    form = await request.form
+    email, password = form.get("email", "").strip(), form.get("password", "")
+    next_ = form.get("next")
+    try:
+        security.check_csrf(form.get(security.CSRF_FIELD))
+    except CsrfFailed:
+        return await _login_form(
+            status=403, error="Your session expired. Please sign in again.", next_=next_
+        )
+    if not email or not password or len(email) > 320 or len(password) > 256:
+        return await _login_form(status=401, error=GENERIC_FAILURE, email=email[:320], next_=next_)
+    try:
+        user = await security.authenticate(email, password)
+    except BadCredentials:
+        return await _login_form(status=401, error=GENERIC_FAILURE, email=email, next_=next_)
+    except LoginRateLimited as exc:
+        response = await _login_form(
+            status=429,
+            error=f"Too many attempts. Try again in {exc.retry_after} seconds.",
+            email=email,
+            next_=next_,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    security.sign_in(user)
+    return redirect(safe_next(next_), 303)  # type: ignore[return-value]
+
+
+@bp.get("/account")
+async def account() -> Response:
+    user = await security.session_user()
+    if user is None:
+        return redirect("/login?next=/account", 303)  # type: ignore[return-value]
+    html = await render_template("account.html", user=user, csrf_token=security.csrf_token())
+    return Response(html, content_type="text/html; charset=utf-8")
+
+
+@bp.post("/logout")
+async def logout() -> Response:
+    form = await request.form
+    security.check_csrf(form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER))
+    security.sign_out()
+    return redirect("/login", 303)  # type: ignore[return-value]
