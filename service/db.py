@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from quart import Quart, Response, current_app, g
+from quart import Quart, Response, current_app, g, request
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -73,6 +73,7 @@ class Database:
         self.settings = settings
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -85,6 +86,15 @@ class Database:
         if self._sessionmaker is None:
             raise RuntimeError("the database is not connected: the app is not serving")
         return self._sessionmaker
+
+    @property
+    def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for GET and HEAD, which never write: on PostgreSQL they run in autocommit,
+        saving the BEGIN and COMMIT round trips. Under READ COMMITTED every statement sees its
+        own snapshot anyway, so a transaction would buy a read nothing."""
+        if self._read_sessionmaker is None:
+            raise RuntimeError("the database is not connected: the app is not serving")
+        return self._read_sessionmaker
 
     @property
     def connected(self) -> bool:
@@ -100,12 +110,19 @@ class Database:
         self._engine = create_engine(self.settings)
         # expire_on_commit=False: responses read attributes after the commit.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
+        reads = (
+            self._engine
+            if self.settings.is_sqlite  # its BEGIN IMMEDIATE recipe owns transactions there
+            else self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self._read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)
 
     async def dispose(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
         self._engine = None
         self._sessionmaker = None
+        self._read_sessionmaker = None
 
     async def ping(self, seconds: float) -> bool:
         """True when the database answers a trivial query within `seconds`."""
@@ -154,6 +171,10 @@ def init_app(app: Quart, settings: Settings) -> Database:
     return database
 
 
+# Safe methods: their handlers must not write (HTTP semantics; the reads run in autocommit).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
 def database() -> Database:
     db: Database = current_app.extensions["db"]
     return db
@@ -163,6 +184,8 @@ def session() -> AsyncSession:
     """The current request's session, opened on first use."""
     existing: AsyncSession | None = g.get("db_session")
     if existing is None:
-        existing = database().sessionmaker()
+        reads_only = request.method in READ_ONLY_METHODS
+        maker = database().read_sessionmaker if reads_only else database().sessionmaker
+        existing = maker()
         g.db_session = existing
     return existing
