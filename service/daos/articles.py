@@ -49,7 +49,7 @@ class ArticleFilter:
 
     @property
     def empty(self) -> bool:
-        return not (self.tag or self.author_key or self.favorited_by_key or self.feed_of)
+        return (self.tag, self.author_key, self.favorited_by_key, self.feed_of) == (None,) * 4
 
 
 def _flags(viewer_id: int | None) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
