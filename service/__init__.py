@@ -30,6 +30,7 @@ def create_app(config: Settings | None = None) -> Quart:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_JSON_DEPTH=settings.max_json_depth,
         REQUEST_TIMEOUT_SECONDS=settings.request_timeout_seconds,
+        VALIDATE_RESPONSES=settings.validate_responses,
         TESTING=settings.app_env == "testing",
         PROPAGATE_EXCEPTIONS=False,
     )

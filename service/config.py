@@ -72,6 +72,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    # Check every JSON response against its documented schema (a failed check is a 500).
+    # On where code changes (development, testing); off where it costs throughput.
+    validate_responses: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -109,6 +112,7 @@ class Settings(BaseSettings):
 class DevelopmentSettings(Settings):
     app_env: Environment = "development"
     log_json: bool = False
+    validate_responses: bool = True
 
 
 class TestingSettings(Settings):
@@ -122,6 +126,7 @@ class TestingSettings(Settings):
     login_rate_limit_per_account: int = 10_000
     login_rate_limit_per_address: int = 10_000
     log_json: bool = False
+    validate_responses: bool = True
 
 
 class DeployedSettings(Settings):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from quart import Blueprint
-from quart_schema import tag, validate_response
+from quart_schema import tag
 
 from service import db, security
+from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
 from service.schemas.base import PageQuery
 from service.schemas.conduit import (
@@ -26,8 +27,8 @@ bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 @tag(["articles"])
 @security.optional_user
 @query(ArticleListQuery)
-@validate_response(ArticleListResponse)
-async def list_articles(query_args: ArticleListQuery) -> ArticleListResponse:
+@responds(ArticleListResponse)
+async def list_articles(query_args: ArticleListQuery) -> JSON:
     views, total = await article_service.list_articles(
         db.session(),
         security.current_user_or_none(),
@@ -44,8 +45,8 @@ async def list_articles(query_args: ArticleListQuery) -> ArticleListResponse:
 @tag(["articles"])
 @security.require_user
 @query(PageQuery)
-@validate_response(ArticleListResponse)
-async def feed(query_args: PageQuery) -> ArticleListResponse:
+@responds(ArticleListResponse)
+async def feed(query_args: PageQuery) -> JSON:
     views, total = await article_service.feed(
         db.session(), security.current_user(), limit=query_args.limit, offset=query_args.offset
     )
@@ -55,8 +56,8 @@ async def feed(query_args: PageQuery) -> ArticleListResponse:
 @bp.get("/<slug>")
 @tag(["articles"])
 @security.optional_user
-@validate_response(ArticleResponse)
-async def get_article(slug: str) -> ArticleResponse:
+@responds(ArticleResponse)
+async def get_article(slug: str) -> JSON:
     view = await article_service.get(db.session(), slug, security.current_user_or_none())
     return article_response(view)
 
@@ -65,8 +66,8 @@ async def get_article(slug: str) -> ArticleResponse:
 @tag(["articles"])
 @security.require_user
 @json_body(NewArticleBody)
-@validate_response(ArticleResponse, 201)
-async def create_article(data: NewArticleBody) -> tuple[ArticleResponse, int]:
+@responds(ArticleResponse, 201)
+async def create_article(data: NewArticleBody) -> JSON:
     new = data.article
     view = await article_service.create(
         db.session(),
@@ -76,15 +77,15 @@ async def create_article(data: NewArticleBody) -> tuple[ArticleResponse, int]:
         body=new.body,
         tags=new.tag_list,
     )
-    return article_response(view), 201
+    return article_response(view)
 
 
 @bp.put("/<slug>")
 @tag(["articles"])
 @security.require_user
 @json_body(ArticleChangesBody)
-@validate_response(ArticleResponse)
-async def update_article(slug: str, data: ArticleChangesBody) -> ArticleResponse:
+@responds(ArticleResponse)
+async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
     view = await article_service.update(
         db.session(), security.current_user(), slug, data.article.changes()
     )
@@ -102,8 +103,8 @@ async def delete_article(slug: str) -> tuple[str, int]:
 @bp.post("/<slug>/favorite")
 @tag(["favorites"])
 @security.require_user
-@validate_response(ArticleResponse)
-async def favorite(slug: str) -> ArticleResponse:
+@responds(ArticleResponse)
+async def favorite(slug: str) -> JSON:
     view = await article_service.favorite(db.session(), security.current_user(), slug)
     return article_response(view)
 
@@ -111,7 +112,7 @@ async def favorite(slug: str) -> ArticleResponse:
 @bp.delete("/<slug>/favorite")
 @tag(["favorites"])
 @security.require_user
-@validate_response(ArticleResponse)
-async def unfavorite(slug: str) -> ArticleResponse:
+@responds(ArticleResponse)
+async def unfavorite(slug: str) -> JSON:
     view = await article_service.unfavorite(db.session(), security.current_user(), slug)
     return article_response(view)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from quart import Blueprint
-from quart_schema import tag, validate_response
+from quart_schema import tag
 
 from service import db, security
+from service.routes.responses import JSON, responds
 from service.routes.validation import json_body
 from service.schemas.conduit import (
     CommentListResponse,
@@ -22,8 +23,8 @@ bp = Blueprint("comments", __name__, url_prefix="/api/articles/<slug>/comments")
 @bp.get("")
 @tag(["comments"])
 @security.optional_user
-@validate_response(CommentListResponse)
-async def list_comments(slug: str) -> CommentListResponse:
+@responds(CommentListResponse)
+async def list_comments(slug: str) -> JSON:
     views = await comment_service.list_for(db.session(), slug, security.current_user_or_none())
     return comment_list_response(views)
 
@@ -32,10 +33,10 @@ async def list_comments(slug: str) -> CommentListResponse:
 @tag(["comments"])
 @security.require_user
 @json_body(NewCommentBody)
-@validate_response(CommentResponse, 201)
-async def add_comment(slug: str, data: NewCommentBody) -> tuple[CommentResponse, int]:
+@responds(CommentResponse, 201)
+async def add_comment(slug: str, data: NewCommentBody) -> JSON:
     view = await comment_service.add(db.session(), security.current_user(), slug, data.comment.body)
-    return comment_response(view), 201
+    return comment_response(view)
 
 
 @bp.delete("/<id:comment_id>")

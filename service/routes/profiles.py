@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from quart import Blueprint
-from quart_schema import tag, validate_response
+from quart_schema import tag
 
 from service import db, security
+from service.routes.responses import JSON, responds
 from service.schemas.conduit import ProfileResponse, profile_response
 from service.services import profiles as profile_service
 
@@ -15,8 +16,8 @@ bp = Blueprint("profiles", __name__, url_prefix="/api/profiles")
 @bp.get("/<username>")
 @tag(["profiles"])
 @security.optional_user
-@validate_response(ProfileResponse)
-async def get_profile(username: str) -> ProfileResponse:
+@responds(ProfileResponse)
+async def get_profile(username: str) -> JSON:
     view = await profile_service.get(db.session(), username, security.current_user_or_none())
     return profile_response(view)
 
@@ -24,8 +25,8 @@ async def get_profile(username: str) -> ProfileResponse:
 @bp.post("/<username>/follow")
 @tag(["profiles"])
 @security.require_user
-@validate_response(ProfileResponse)
-async def follow(username: str) -> ProfileResponse:
+@responds(ProfileResponse)
+async def follow(username: str) -> JSON:
     # Any body is ignored, as the contract says.
     view = await profile_service.follow(db.session(), security.current_user(), username)
     return profile_response(view)
@@ -34,7 +35,7 @@ async def follow(username: str) -> ProfileResponse:
 @bp.delete("/<username>/follow")
 @tag(["profiles"])
 @security.require_user
-@validate_response(ProfileResponse)
-async def unfollow(username: str) -> ProfileResponse:
+@responds(ProfileResponse)
+async def unfollow(username: str) -> JSON:
     view = await profile_service.unfollow(db.session(), security.current_user(), username)
     return profile_response(view)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from quart import Blueprint
-from quart_schema import tag, validate_response
+from quart_schema import tag
 
 from service import db, security
+from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
 from service.schemas.users import (
     AccountChangesBody,
@@ -30,8 +31,8 @@ USER_ID = "<id:user_id>"
 @bp.post("/users")
 @tag(["accounts"])
 @json_body(NewUserBody)
-@validate_response(UserResponse, 201)
-async def register(data: NewUserBody) -> tuple[UserResponse, int]:
+@responds(UserResponse, 201)
+async def register(data: NewUserBody) -> JSON:
     new = data.user
     user = await user_service.register(
         db.session(),
@@ -40,14 +41,14 @@ async def register(data: NewUserBody) -> tuple[UserResponse, int]:
         email=new.email,
         password=new.password,
     )
-    return user_response(user, security.issue_token(user)), 201
+    return user_response(user, security.issue_token(user))
 
 
 @bp.post("/users/login")
 @tag(["accounts"])
 @json_body(LoginBody)
-@validate_response(UserResponse)
-async def login(data: LoginBody) -> UserResponse:
+@responds(UserResponse)
+async def login(data: LoginBody) -> JSON:
     user = await security.authenticate(data.user.email, data.user.password)
     return user_response(user, security.issue_token(user))
 
@@ -55,8 +56,8 @@ async def login(data: LoginBody) -> UserResponse:
 @bp.get("/user")
 @tag(["accounts"])
 @security.require_user
-@validate_response(UserResponse)
-async def current() -> UserResponse:
+@responds(UserResponse)
+async def current() -> JSON:
     user = security.current_user()
     return user_response(user, security.issue_token(user))
 
@@ -65,8 +66,8 @@ async def current() -> UserResponse:
 @tag(["accounts"])
 @security.require_user
 @json_body(UserChangesBody)
-@validate_response(UserResponse)
-async def update_current(data: UserChangesBody) -> UserResponse:
+@responds(UserResponse)
+async def update_current(data: UserChangesBody) -> JSON:
     user = security.current_user()
     updated = await user_service.update(
         db.session(), security.hasher(), user, user, data.user.changes()
@@ -78,8 +79,8 @@ async def update_current(data: UserChangesBody) -> UserResponse:
 @tag(["accounts"])
 @security.require_user
 @query(AccountListQuery)
-@validate_response(AccountListResponse)
-async def list_users(query_args: AccountListQuery) -> AccountListResponse:
+@responds(AccountListResponse)
+async def list_users(query_args: AccountListQuery) -> JSON:
     users, total = await user_service.list_users(
         db.session(),
         security.current_user(),
@@ -93,8 +94,8 @@ async def list_users(query_args: AccountListQuery) -> AccountListResponse:
 @bp.get(f"/users/{USER_ID}")
 @tag(["accounts"])
 @security.require_user
-@validate_response(AccountResponse)
-async def get_user(user_id: int) -> AccountResponse:
+@responds(AccountResponse)
+async def get_user(user_id: int) -> JSON:
     user = await user_service.get_visible(db.session(), security.current_user(), user_id)
     return account_response(user)
 
@@ -103,8 +104,8 @@ async def get_user(user_id: int) -> AccountResponse:
 @tag(["accounts"])
 @security.require_user
 @json_body(AccountChangesBody)
-@validate_response(AccountResponse)
-async def update_user(user_id: int, data: AccountChangesBody) -> AccountResponse:
+@responds(AccountResponse)
+async def update_user(user_id: int, data: AccountChangesBody) -> JSON:
     user = await user_service.update_by_id(
         db.session(), security.hasher(), security.current_user(), user_id, data.user.changes()
     )

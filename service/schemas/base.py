@@ -10,10 +10,12 @@ from pydantic.alias_generators import to_camel
 
 
 def format_timestamp(value: datetime) -> str:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    utc = aware.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    """`2026-11-25T09:00:00.123Z`. SQLite hands back naive datetimes; every stored time is UTC."""
+    if value.tzinfo is not None:
+        if value.utcoffset():
+            value = value.astimezone(UTC)
+        value = value.replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 Timestamp = Annotated[

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
 from service.models import Role, User
-from service.schemas.base import PageQuery, Schema, Timestamp
+from service.schemas.base import PageQuery, Schema, Timestamp, format_timestamp
+
+JSON = dict[str, Any]
 
 USERNAME_MAX = 64
 PASSWORD_MIN, PASSWORD_MAX = 8, 256
@@ -118,19 +120,38 @@ class AccountListQuery(PageQuery):
     q: str | None = Field(default=None, min_length=1, max_length=320)
 
 
-def user_response(user: User, token: str) -> UserResponse:
-    return UserResponse(
-        user=UserOut(
-            email=user.email, token=token, username=user.username, bio=user.bio, image=user.image
-        )
-    )
+# Response bodies, built as dicts (routes.responses writes them; the models above document
+# them and, in development and testing, check them).
 
 
-def account_response(user: User) -> AccountResponse:
-    return AccountResponse(user=AccountOut.model_validate(user))
+def user_response(user: User, token: str) -> JSON:
+    return {
+        "user": {
+            "email": user.email,
+            "token": token,
+            "username": user.username,
+            "bio": user.bio,
+            "image": user.image,
+        }
+    }
 
 
-def account_list_response(users: Sequence[User], total: int) -> AccountListResponse:
-    return AccountListResponse(
-        users=[AccountOut.model_validate(user) for user in users], users_count=total
-    )
+def _account(user: User) -> JSON:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "bio": user.bio,
+        "image": user.image,
+        "role": user.role,
+        "createdAt": format_timestamp(user.created_at),
+        "updatedAt": format_timestamp(user.updated_at),
+    }
+
+
+def account_response(user: User) -> JSON:
+    return {"user": _account(user)}
+
+
+def account_list_response(users: Sequence[User], total: int) -> JSON:
+    return {"users": [_account(user) for user in users], "usersCount": total}
