@@ -67,8 +67,14 @@ async def test_filters_combine_with_and(client, world):
 
 
 async def test_unknown_filter_values_give_empty_lists(client, world):
-    for query in ("?tag=nope", "?author=nobody", "?favorited=nobody", "?favorited=alice",
-                  "?tag=%20", "?offset=10&tag=%20"):
+    for query in (
+        "?tag=nope",
+        "?author=nobody",
+        "?favorited=nobody",
+        "?favorited=alice",
+        "?tag=%20",
+        "?offset=10&tag=%20",
+    ):
         assert await slugs(client, query) == ([], 0)
 
 
