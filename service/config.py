@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=200)
     db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
     db_pool_recycle: int = Field(default=1800, ge=-1)
+    # Closed connections are always replaced at checkout for free; this adds a round trip to
+    # catch ones the network dropped silently (db.py, _replace_closed_connections).
+    db_pool_pre_ping: bool = False
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
     db_echo: bool = False
 

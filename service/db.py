@@ -9,6 +9,7 @@ from typing import Any
 from quart import Quart, Response, current_app, g, request
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,15 +30,16 @@ def create_engine(settings: Settings) -> AsyncEngine:
             url, echo=settings.db_echo, connect_args={"timeout": settings.db_pool_timeout}
         )
         _sqlite_pragmas(engine)
+        _replace_closed_connections(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
-        pool_pre_ping=True,  # the first query after PostgreSQL drops a connection must not fail
+        pool_pre_ping=settings.db_pool_pre_ping,
         connect_args={
             "timeout": settings.db_pool_timeout,
             "server_settings": {
@@ -46,6 +48,36 @@ def create_engine(settings: Settings) -> AsyncEngine:
             },
         },
     )
+    _replace_closed_connections(engine)
+    return engine
+
+
+def _driver_closed(driver_connection: Any) -> bool:
+    is_closed = getattr(driver_connection, "is_closed", None)  # asyncpg
+    if callable(is_closed):
+        return bool(is_closed())
+    try:
+        driver_connection.in_transaction  # noqa: B018  (aiosqlite raises once closed)
+    except ValueError:
+        return True
+    return False
+
+
+def _replace_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection the server has closed is replaced before a request gets it.
+
+    SQLAlchemy's pool_pre_ping asks the server on every checkout (with asyncpg: BEGIN, a
+    ping, COMMIT: three round trips per request). A connection PostgreSQL closed (restart,
+    failover, pg_terminate_backend, idle timeout) is already known closed to the driver, so
+    checking that flag costs nothing and covers the same cases; raising DisconnectionError
+    makes the pool discard it and hand out a fresh one. Only a connection dropped silently
+    by the network (no FIN or RST) gets past it: DB_POOL_PRE_PING=true adds the round trip.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _driver_closed(dbapi_connection.driver_connection):
+            raise DisconnectionError("the database closed this connection")
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

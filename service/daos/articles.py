@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     FromClause,
+    Integer,
     Select,
     and_,
+    bindparam,
     delete,
     exists,
     false,
@@ -21,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from service.daos.counters import ARTICLES, counter_dao
 from service.daos.dialect import insert
+from service.daos.queries import fetch_all, fetch_one
 from service.daos.tags import tag_dao
 from service.models import (
     Article,
@@ -47,24 +52,29 @@ class ArticleFilter:
     favorited_by_key: str | None = None
     feed_of: int | None = None  # a user id: articles by the authors this user follows
 
-    @property
-    def empty(self) -> bool:
-        return (self.tag, self.author_key, self.favorited_by_key, self.feed_of) == (None,) * 4
+    def params(self) -> dict[str, Any]:
+        """The set filters, by the names the statements bind them as."""
+        return {name: value for name, value in vars(self).items() if value is not None}
 
 
-def _flags(viewer_id: int | None) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+# Statements come in shapes: which filters are set, and whether the caller is signed in.
+Shape = tuple[frozenset[str], bool]
+
+
+def _flags(signed_in: bool) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """`following` (the author) and `favorited` for the caller; false for anonymous callers."""
-    if viewer_id is None:
+    if not signed_in:
         return false().label("following"), false().label("favorited")
+    viewer: BindParameter[int] = bindparam("viewer_id", type_=Integer)
     following = exists().where(
-        Follow.follower_id == viewer_id, Follow.followed_id == Article.author_id
+        Follow.follower_id == viewer, Follow.followed_id == Article.author_id
     )
-    favorited = exists().where(Favorite.user_id == viewer_id, Favorite.article_id == Article.id)
+    favorited = exists().where(Favorite.user_id == viewer, Favorite.article_id == Article.id)
     return following.label("following"), favorited.label("favorited")
 
 
-def _columns(viewer_id: int | None, with_body: bool) -> list[Any]:
-    following, favorited = _flags(viewer_id)
+def _columns(signed_in: bool, with_body: bool) -> list[Any]:
+    following, favorited = _flags(signed_in)
     columns: list[Any] = [
         Article.id,
         Article.slug,
@@ -102,48 +112,77 @@ def _view(row: Any, tags: list[str], with_body: bool) -> ArticleView:
     )
 
 
+def _matching(filters: frozenset[str]) -> tuple[FromClause, list[Any], list[Any]]:
+    """FROM, WHERE and ORDER BY for the filters; a tag filter reads the tag's index in order."""
+    source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
+    order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
+    where: list[Any] = []
+    if "tag" in filters:
+        source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
+        tag_id = select(Tag.id).where(Tag.name == bindparam("tag")).scalar_subquery()
+        where.append(ArticleTag.tag_id == tag_id)
+        order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
+    if "author_key" in filters:
+        where.append(User.username_key == bindparam("author_key"))
+    if "favorited_by_key" in filters:
+        fan = aliased(User)
+        where.append(
+            Article.id.in_(
+                select(Favorite.article_id)
+                .join(fan, fan.id == Favorite.user_id)
+                .where(fan.username_key == bindparam("favorited_by_key"))
+            )
+        )
+    if "feed_of" in filters:
+        where.append(
+            Article.author_id.in_(
+                select(Follow.followed_id).where(Follow.follower_id == bindparam("feed_of"))
+            )
+        )
+    return source, where, order
+
+
+def _total(filters: frozenset[str], source: FromClause, where: list[Any]) -> Select[Any]:
+    """The number of matches; kept counts answer the common cases without a scan."""
+    if not filters:
+        return select(counter_dao.value_of(ARTICLES))
+    if filters == {"tag"}:
+        return select(
+            select(func.coalesce(func.max(Tag.articles_count), 0))
+            .where(Tag.name == bindparam("tag"))
+            .scalar_subquery()
+        )
+    return select(func.count()).select_from(source).where(*where)
+
+
+@cache
+def _page_statements(shape: Shape) -> tuple[Select[Any], Select[Any]]:
+    """A page with the total in each row, and the total alone (for a page past the end)."""
+    filters, signed_in = shape
+    source, where, order = _matching(filters)
+    total = _total(filters, source, where)
+    page = (
+        select(*_columns(signed_in, with_body=False), total.scalar_subquery().label("total"))
+        .select_from(source)
+        .where(*where)
+        .order_by(*order)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return page, total
+
+
+@cache
+def _one_statement(by_slug: bool, signed_in: bool) -> Select[Any]:
+    match = Article.slug == bindparam("slug") if by_slug else Article.id == bindparam("id")
+    return (
+        select(*_columns(signed_in, with_body=True))
+        .join(User, User.id == Article.author_id)
+        .where(match)
+    )
+
+
 class ArticleDAO:
-    def _matching(self, filters: ArticleFilter) -> tuple[FromClause, list[Any], list[Any]]:
-        """FROM, WHERE and ORDER BY for the filters; a tag filter reads the tag's index in order."""
-        source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
-        order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
-        where: list[Any] = []
-        if filters.tag is not None:
-            source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
-            tag_id = select(Tag.id).where(Tag.name == filters.tag).scalar_subquery()
-            where.append(ArticleTag.tag_id == tag_id)
-            order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
-        if filters.author_key is not None:
-            where.append(User.username_key == filters.author_key)
-        if filters.favorited_by_key is not None:
-            fan = aliased(User)
-            where.append(
-                Article.id.in_(
-                    select(Favorite.article_id)
-                    .join(fan, fan.id == Favorite.user_id)
-                    .where(fan.username_key == filters.favorited_by_key)
-                )
-            )
-        if filters.feed_of is not None:
-            where.append(
-                Article.author_id.in_(
-                    select(Follow.followed_id).where(Follow.follower_id == filters.feed_of)
-                )
-            )
-        return source, where, order
-
-    def _total(self, filters: ArticleFilter, source: FromClause, where: list[Any]) -> Select[Any]:
-        """The number of matches; kept counts answer the common cases without a scan."""
-        if filters.empty:
-            return select(counter_dao.value_of(ARTICLES))
-        if filters == ArticleFilter(tag=filters.tag):
-            return select(
-                select(func.coalesce(func.max(Tag.articles_count), 0))
-                .where(Tag.name == filters.tag)
-                .scalar_subquery()
-            )
-        return select(func.count()).select_from(source).where(*where)
-
     async def page(
         self,
         session: AsyncSession,
@@ -154,19 +193,14 @@ class ArticleDAO:
         offset: int,
     ) -> tuple[list[ArticleView], int]:
         """A page of articles, newest first, and the number of matches: two queries."""
-        source, where, order = self._matching(filters)
-        total = self._total(filters, source, where)
-        stmt = (
-            select(*_columns(viewer_id, with_body=False), total.scalar_subquery().label("total"))
-            .select_from(source)
-            .where(*where)
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
-        )
-        rows = (await session.execute(stmt)).all()
+        params = filters.params()
+        page, total = _page_statements((frozenset(params), viewer_id is not None))
+        if viewer_id is not None:
+            params["viewer_id"] = viewer_id
+        rows = await fetch_all(session, page, {**params, "limit": limit, "offset": offset})
         if not rows:  # past the end: the total still counts
-            return [], int(await session.scalar(total) or 0)
+            found = await fetch_one(session, total, params)
+            return [], int(found[0] or 0) if found else 0
         tags = await tag_dao.names_by_article(session, [row.id for row in rows])
         views = [_view(row, tags.get(row.id, []), with_body=False) for row in rows]
         return views, int(rows[0].total)
@@ -180,13 +214,11 @@ class ArticleDAO:
         slug: str | None = None,
     ) -> ArticleView | None:
         """One article, by id or slug, as the API shows it (body included): two queries."""
-        match = Article.id == article_id if article_id is not None else Article.slug == slug
-        stmt = (
-            select(*_columns(viewer_id, with_body=True))
-            .join(User, User.id == Article.author_id)
-            .where(match)
-        )
-        row = (await session.execute(stmt)).first()
+        statement = _one_statement(article_id is None, viewer_id is not None)
+        params: dict[str, Any] = {"id": article_id} if article_id is not None else {"slug": slug}
+        if viewer_id is not None:
+            params["viewer_id"] = viewer_id
+        row = await fetch_one(session, statement, params)
         if row is None:
             return None
         tags = await tag_dao.names_by_article(session, [row.id])

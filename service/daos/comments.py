@@ -1,10 +1,34 @@
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from service.daos.profiles import following_column
+from service.daos.queries import fetch_all
 from service.models import MAX_ID, Comment, CommentView, ProfileView, User
+
+
+@cache
+def _for_article_statement(signed_in: bool) -> Executable:
+    return (
+        select(
+            Comment.id,
+            Comment.created_at,
+            Comment.updated_at,
+            Comment.body,
+            User.username,
+            User.bio,
+            User.image,
+            following_column(signed_in, Comment.author_id),
+        )
+        .join(User, User.id == Comment.author_id)
+        .where(Comment.article_id == bindparam("article_id"))
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    )
 
 
 class CommentDAO:
@@ -12,21 +36,10 @@ class CommentDAO:
         self, session: AsyncSession, article_id: int, *, viewer_id: int | None
     ) -> list[CommentView]:
         """An article's comments with their authors, newest first: one query."""
-        rows = await session.execute(
-            select(
-                Comment.id,
-                Comment.created_at,
-                Comment.updated_at,
-                Comment.body,
-                User.username,
-                User.bio,
-                User.image,
-                following_column(viewer_id, Comment.author_id),
-            )
-            .join(User, User.id == Comment.author_id)
-            .where(Comment.article_id == article_id)
-            .order_by(Comment.created_at.desc(), Comment.id.desc())
-        )
+        params: dict[str, Any] = {"article_id": article_id}
+        if viewer_id is not None:
+            params["viewer_id"] = viewer_id
+        rows = await fetch_all(session, _for_article_statement(viewer_id is not None), params)
         return [
             CommentView(
                 id=row.id,

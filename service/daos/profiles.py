@@ -1,23 +1,44 @@
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, false, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    bindparam,
+    delete,
+    exists,
+    false,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from service.daos.dialect import insert
+from service.daos.queries import fetch_one
 from service.models import MAX_ID, Follow, ProfileView, User
 
 
-def following_column(viewer_id: int | None, author_id: Any) -> ColumnElement[bool]:
-    """Whether the caller follows the user in `author_id`; false for anonymous callers."""
-    if viewer_id is None:
+def following_column(signed_in: bool, author_id: Any) -> ColumnElement[bool]:
+    """Whether the caller (bound as `viewer_id`) follows the user in `author_id`; false for
+    anonymous callers."""
+    if not signed_in:
         return false().label("following")
+    viewer: BindParameter[int] = bindparam("viewer_id", type_=Integer)
     return (
         exists()
-        .where(Follow.follower_id == viewer_id, Follow.followed_id == author_id)
+        .where(Follow.follower_id == viewer, Follow.followed_id == author_id)
         .label("following")
     )
+
+
+@cache
+def _find_statement(signed_in: bool) -> Executable:
+    return select(
+        User.id, User.username, User.bio, User.image, following_column(signed_in, User.id)
+    ).where(User.username_key == bindparam("username_key"))
 
 
 class ProfileDAO:
@@ -25,17 +46,10 @@ class ProfileDAO:
         self, session: AsyncSession, username_key: str, *, viewer_id: int | None
     ) -> tuple[int, ProfileView] | None:
         """The user's id and profile as the caller sees it: one query."""
-        row = (
-            await session.execute(
-                select(
-                    User.id,
-                    User.username,
-                    User.bio,
-                    User.image,
-                    following_column(viewer_id, User.id),
-                ).where(User.username_key == username_key)
-            )
-        ).first()
+        params: dict[str, Any] = {"username_key": username_key}
+        if viewer_id is not None:
+            params["viewer_id"] = viewer_id
+        row = await fetch_one(session, _find_statement(viewer_id is not None), params)
         if row is None:
             return None
         return row.id, ProfileView(row.username, row.bio, row.image, bool(row.following))

@@ -3,11 +3,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.daos.dialect import insert
+from service.daos.queries import dialect_name, fetch_all, in_ids
 from service.models import ArticleTag, Tag
 
 
@@ -73,11 +75,8 @@ class TagDAO:
         found: dict[int, list[str]] = defaultdict(list)
         if not article_ids:
             return found
-        rows = await session.execute(
-            select(ArticleTag.article_id, Tag.name)
-            .join(Tag, Tag.id == ArticleTag.tag_id)
-            .where(ArticleTag.article_id.in_(article_ids))
-        )
+        statement = _names_by_article(dialect_name(session))
+        rows = await fetch_all(session, statement, {"article_ids": list(article_ids)})
         for article_id, name in rows:
             found[article_id].append(name)
         for names in found.values():
@@ -86,13 +85,25 @@ class TagDAO:
 
     async def in_use(self, session: AsyncSession, limit: int) -> list[str]:
         """Tags on at least one article, most used first (ties by name)."""
-        rows = await session.scalars(
-            select(Tag.name)
-            .where(Tag.articles_count > 0)
-            .order_by(Tag.articles_count.desc(), Tag.name)
-            .limit(limit)
-        )
-        return list(rows)
+        rows = await fetch_all(session, _IN_USE, {"limit": limit})
+        return [name for (name,) in rows]
+
+
+@cache
+def _names_by_article(dialect: str) -> Select[int, str]:
+    return (
+        select(ArticleTag.article_id, Tag.name)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(in_ids(ArticleTag.article_id, "article_ids", dialect))
+    )
+
+
+_IN_USE = (
+    select(Tag.name)
+    .where(Tag.articles_count > 0)
+    .order_by(Tag.articles_count.desc(), Tag.name)
+    .limit(bindparam("limit"))
+)
 
 
 tag_dao = TagDAO()
