@@ -184,11 +184,13 @@ def init_app(app: Quart, settings: Settings) -> Database:
         if session is None:
             return response
         try:
-            if response.status_code < 400:
-                # A failed commit raises here and becomes a 500, never a false success.
-                await session.commit()
-            else:
-                await session.rollback()
+            # A read has nothing to commit: close() below ends it.
+            if request.method not in READ_ONLY_METHODS:
+                if response.status_code < 400:
+                    # A failed commit raises here and becomes a 500, never a false success.
+                    await session.commit()
+                else:
+                    await session.rollback()
         finally:
             await session.close()
         return response

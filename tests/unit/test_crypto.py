@@ -92,3 +92,21 @@ def test_token_round_trip_and_rejections():
                 {"sub": "0", "exp": 9_999_999_999, "iat": 1, "iss": "conduit-service"}, SECRET
             )
         )
+
+
+def test_remembered_tokens_still_expire_and_stay_bounded():
+    codec = TokenCodec(SECRET, ttl_seconds=60, remembered=2)
+    issued = datetime.now(UTC)
+    token = codec.issue(7, now=issued)
+    assert codec.read(token).user_id == 7
+    assert codec.read(token, now=issued + timedelta(seconds=59)).user_id == 7  # remembered
+    with pytest.raises(InvalidToken):
+        codec.read(token, now=issued + timedelta(seconds=61))
+    others = [codec.issue(n) for n in (8, 9, 10)]
+    assert [codec.read(t).user_id for t in others] == [8, 9, 10]
+    assert len(codec._verified) == 2
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for _ in range(2):  # refused each time, never remembered
+        with pytest.raises(InvalidToken):
+            codec.read(forged)
+    assert forged not in codec._verified
