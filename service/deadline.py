@@ -13,7 +13,9 @@ from typing import Any
 
 from quart import Quart
 from quart.ctx import RequestContext
+from quart.globals import request_ctx
 
+from service.admission import UNQUEUED_BLUEPRINTS, Admission
 from service.errors import Unavailable
 
 
@@ -25,8 +27,13 @@ class RequestTimedOut(Unavailable):
 class DeadlineQuart(Quart):
     async def dispatch_request(self, request_context: RequestContext | None = None) -> Any:
         seconds: float = self.config["REQUEST_TIMEOUT_SECONDS"]
+        admission: Admission | None = self.extensions.get("admission")
+        blueprint = (request_context or request_ctx).request.blueprint
         try:
             async with asyncio.timeout(seconds):
-                return await super().dispatch_request(request_context)
+                if admission is None or blueprint in UNQUEUED_BLUEPRINTS:
+                    return await super().dispatch_request(request_context)
+                async with admission.slot():  # the wait counts against the deadline
+                    return await super().dispatch_request(request_context)
         except TimeoutError:
             raise RequestTimedOut(retry_after=1) from None

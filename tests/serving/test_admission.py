@@ -1,0 +1,66 @@
+"""Admission (service/admission.py): at most pool-size requests inside, the rest queue in
+arrival order within their deadline; health, readiness and metrics never queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.helpers import error_of
+
+
+def _with_gated_route(app, log: list[str]):
+    release = asyncio.Event()
+
+    @app.get("/test/hold/<name>")
+    async def hold(name: str) -> dict[str, str]:
+        log.append(f"in {name}")
+        try:
+            await release.wait()
+        except asyncio.CancelledError:  # stuck past its deadline, like work in a thread
+            await release.wait()
+        log.append(f"out {name}")
+        return {"name": name}
+
+    return release
+
+
+async def test_requests_queue_in_arrival_order_for_the_pools_connections(app_with):
+    app = await app_with(db_pool_size=1, db_max_overflow=0)
+    log: list[str] = []
+    release = _with_gated_route(app, log)
+    client = app.test_client()
+    assert app.extensions["admission"].slots == 1
+
+    tasks = []
+    for name in "abcd":
+        tasks.append(asyncio.create_task(client.get(f"/test/hold/{name}")))
+        await asyncio.sleep(0.02)  # arrive in this order
+    assert log == ["in a"]  # one inside, three waiting
+    assert app.extensions["admission"].waiting == 3
+
+    # Liveness, readiness and metrics answer while every slot is taken.
+    for path in ("/healthz", "/readyz", "/metrics"):
+        response = await asyncio.wait_for(client.get(path), timeout=2)
+        assert response.status_code == 200, path
+
+    release.set()
+    responses = await asyncio.gather(*tasks)
+    assert [r.status_code for r in responses] == [200] * 4
+    assert log == ["in a", "out a", "in b", "out b", "in c", "out c", "in d", "out d"]
+
+
+async def test_waiting_counts_against_the_deadline(app_with):
+    app = await app_with(
+        db_pool_size=1, db_max_overflow=0, request_timeout_seconds=0.3, db_statement_timeout_ms=200
+    )
+    log: list[str] = []
+    release = _with_gated_route(app, log)
+    client = app.test_client()
+    holder = asyncio.create_task(client.get("/test/hold/slow"))
+    await asyncio.sleep(0.05)
+    response = await client.get("/api/tags")  # queued behind it past its deadline
+    assert await error_of(response, 503) == {"request": ["timed out"]}
+    release.set()
+    await holder
+    assert app.extensions["admission"].waiting == 0
+    assert (await client.get("/api/tags")).status_code == 200  # the slot was given back
