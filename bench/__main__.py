@@ -184,6 +184,9 @@ def measure(
 
 def login_storm(server: Server, data_file: Path, seconds: float) -> dict[str, float]:
     """GET /api/tags p99 idle, then while 32 connections log in without pause."""
+    # Let the previous scenario's queued requests drain, then warm up, before "idle".
+    time.sleep(3)
+    run_wrk(server.url, "tags", connections=4, seconds=2, data_file=data_file, threads=1)
     idle = run_wrk(
         server.url, "tags", connections=4, seconds=seconds, data_file=data_file, threads=1
     )

@@ -18,6 +18,7 @@ from service.routes import articles, comments, ops, pages, profiles, tags, users
 from service.routes import errors as error_handlers
 from service.routes.openapi import ServiceOpenAPIProvider
 from service.routes.validation import ApiRequest, IdConverter
+from service.services.tags import TagCache
 
 
 def create_app(config: Settings | None = None) -> Quart:
@@ -37,6 +38,7 @@ def create_app(config: Settings | None = None) -> Quart:
         PROPAGATE_EXCEPTIONS=False,
     )
     app.extensions["settings"] = settings
+    app.extensions["tag_cache"] = TagCache(settings.tags_cache_seconds)
 
     QuartSchema(
         app,

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     cors_origins: list[str] = Field(default_factory=list)
 
+    # GET /api/tags answers from each process's memory for this long (0: always query).
+    tags_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+
     # Browser sign-in: the signed session cookie's lifetime.
     session_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=300)
     # Login rate limits (page and API): failed attempts per account and per client address in
@@ -129,6 +132,7 @@ class TestingSettings(Settings):
     login_rate_limit_per_account: int = 10_000
     login_rate_limit_per_address: int = 10_000
     log_json: bool = False
+    tags_cache_seconds: float = 0.0  # tests see each write at once; test_tags_cache turns it on
     validate_responses: bool = True
 
 

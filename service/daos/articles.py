@@ -239,8 +239,12 @@ class ArticleDAO:
             if "slug" in str(exc.orig):
                 raise SlugTaken() from exc
             raise
-        await counter_dao.add(session, ARTICLES, +1)
         return article
+
+    async def count_added(self, session: AsyncSession) -> None:
+        """One more article in the kept total: the caller's last statement before commit, as
+        every writer shares that row and holds its lock until then."""
+        await counter_dao.add(session, ARTICLES, +1)
 
     async def update(self, session: AsyncSession, article: Article, values: dict[str, Any]) -> None:
         """Set columns and flush; SlugTaken (and nothing changed) when a new slug is in use."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from quart import Blueprint
+from quart import Blueprint, current_app
 from quart_schema import tag
 
 from service import db
 from service.routes.responses import JSON, responds
 from service.schemas.conduit import TagListResponse, tag_list_response
-from service.services import tags as tag_service
+from service.services.tags import TagCache
 
 bp = Blueprint("tags", __name__, url_prefix="/api/tags")
 
@@ -17,4 +17,5 @@ bp = Blueprint("tags", __name__, url_prefix="/api/tags")
 @tag(["tags"])
 @responds(TagListResponse)
 async def list_tags() -> JSON:
-    return tag_list_response(await tag_service.in_use(db.session()))
+    cache: TagCache = current_app.extensions["tag_cache"]
+    return tag_list_response(await cache.in_use(db.session()))

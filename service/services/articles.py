@@ -93,7 +93,9 @@ async def create(
     if article is None:  # five random suffixes taken: practically impossible
         raise Invalid("title", "could not be turned into a unique slug, try another")
     tag_ids = await tag_dao.ids_for(session, names)
+    # Shared counts last (tags', then the total): their row locks are held until commit.
     await tag_dao.link(session, article.id, article.created_at, tag_ids.values())
+    await article_dao.count_added(session)
     # Everything the response shows is known: no need to read the article back.
     return ArticleView(
         id=article.id,

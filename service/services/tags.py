@@ -1,6 +1,8 @@
-"""Tags in use, most used first."""
+"""Tags in use, most used first, from a short-lived per-process cache."""
 
 from __future__ import annotations
+
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,5 +12,22 @@ from service.daos.tags import tag_dao
 MAX_TAGS = 1000
 
 
-async def in_use(session: AsyncSession) -> list[str]:
-    return await tag_dao.in_use(session, MAX_TAGS)
+class TagCache:
+    """GET /api/tags is the most repeated read and the least sensitive to staleness (a tag
+    cloud), so each process keeps the answer for `seconds` (TAGS_CACHE_SECONDS; 0 turns it
+    off). A new tag shows within that time on every worker alike; no invalidation, so no
+    worker is fresher than another. Concurrent misses each query: no lock to wait on."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._names: list[str] = []
+        self._until = 0.0
+
+    async def in_use(self, session: AsyncSession) -> list[str]:
+        now = time.monotonic()
+        if now < self._until:
+            return self._names
+        names = await tag_dao.in_use(session, MAX_TAGS)
+        if self.seconds > 0:
+            self._names, self._until = names, now + self.seconds
+        return names
