@@ -11,6 +11,7 @@ from quart_schema import QuartSchema
 from quart_schema.typing import PydanticDumpOptions
 
 from service import db, metrics, observability, security
+from service.admission import Admission
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
@@ -55,7 +56,11 @@ def create_app(config: Settings | None = None) -> Quart:
     observability.init_app(app)
     metrics.init_app(app)
     db.init_app(app, settings)
-    security.init_app(app, settings)
+    # As many requests inside as the pool has connections; the rest queue in arrival order.
+    admission = Admission(settings.db_pool_size + settings.db_max_overflow)
+    app.extensions["admission"] = admission
+    # Hashing waits on threads, not the database: it gives its slot back meanwhile.
+    security.init_app(app, settings).hasher.around = admission.stepped_out
     error_handlers.register(app)
 
     app.register_blueprint(ops.bp)

@@ -6,7 +6,9 @@ Pure code: no web framework, so services can take these objects as arguments.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +26,8 @@ class PasswordHasher:
     """argon2id in a bounded thread pool: a login burst queues here instead of stalling requests."""
 
     def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, threads: int) -> None:
+        # Entered around each hash, e.g. to give back an admission slot while waiting.
+        self.around: Callable[[], AbstractAsyncContextManager[None]] = nullcontext
         self._argon2 = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
@@ -42,13 +46,15 @@ class PasswordHasher:
 
     async def hash(self, password: str) -> str:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._argon2.hash, password)
+        async with self.around():
+            return await loop.run_in_executor(self._pool, self._argon2.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; with no hash, spends the same time and says False."""
         loop = asyncio.get_running_loop()
         target = password_hash or self._dummy_hash
-        ok = await loop.run_in_executor(self._pool, self._check, target, password)
+        async with self.around():
+            ok = await loop.run_in_executor(self._pool, self._check, target, password)
         return ok and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from service.admission import Admission
 from service.config import Settings
 
 
@@ -174,8 +173,6 @@ def init_app(app: Quart, settings: Settings) -> Database:
     @app.before_serving
     async def _connect() -> None:
         await database.connect()
-        # As many requests inside as the pool has connections; the rest queue in order.
-        app.extensions["admission"] = Admission(settings.db_pool_size + settings.db_max_overflow)
 
     @app.after_serving
     async def _dispose() -> None:

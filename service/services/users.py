@@ -50,6 +50,9 @@ async def authenticate(
 ) -> User:
     """The account for these credentials; BadCredentials for unknown email or wrong password."""
     user = await user_dao.get_by_email(session, normalize_email(email))
+    # End the read before the hash: seconds under a login burst, during which no connection
+    # (and on SQLite no write lock) should be held. Nothing was written, so nothing is lost.
+    await session.commit()
     # One argon2 verify either way, so timing does not tell which accounts exist.
     matches = await hasher.verify(user.password_hash if user else None, password)
     if user is None or not matches:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.factories import UserFactory
 from tests.helpers import error_of
 
 
@@ -64,3 +65,34 @@ async def test_waiting_counts_against_the_deadline(app_with):
     await holder
     assert app.extensions["admission"].waiting == 0
     assert (await client.get("/api/tags")).status_code == 200  # the slot was given back
+
+
+async def test_hashing_gives_the_slot_back_so_reads_pass_a_login_burst(app_with):
+    app = await app_with(db_pool_size=1, db_max_overflow=0)
+    client = app.test_client()
+    member = await UserFactory(app).make()
+    hasher = app.extensions["security"].hasher
+    hashing = asyncio.Event()
+    done = asyncio.Event()
+    original = hasher._check
+
+    def slow_check(password_hash: str, password: str) -> bool:  # in the hashing thread
+        loop.call_soon_threadsafe(hashing.set)
+        asyncio.run_coroutine_threadsafe(done.wait(), loop).result(timeout=10)
+        return original(password_hash, password)
+
+    loop = asyncio.get_running_loop()
+    hasher._check = slow_check
+    login = asyncio.create_task(
+        client.post(
+            "/api/users/login",
+            json={"user": {"email": member.email, "password": member.password}},
+        )
+    )
+    await asyncio.wait_for(hashing.wait(), timeout=5)
+    # The login holds no slot while it hashes: a read gets the only one at once.
+    response = await asyncio.wait_for(client.get("/api/tags"), timeout=2)
+    assert response.status_code == 200
+    done.set()
+    assert (await login).status_code == 200  # and it queued again to finish
+    assert app.extensions["admission"].waiting == 0
