@@ -6,9 +6,11 @@ Pure code: no web framework, so services can take these objects as arguments.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +24,17 @@ from service.config import Settings
 JWT_ALGORITHM = "HS256"  # pinned: decode accepts nothing else, "none" included
 
 
+HASH_THREAD_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Hashing threads yield the CPU to the event loop: under a login burst argon2 can fill
+    every core, and requests that need no hash should not wait for it. Linux keeps a nice
+    value per thread (and argon2's lane threads inherit it); raising one needs no privilege."""
+    with suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+
+
 class PasswordHasher:
     """argon2id in a bounded thread pool: a login burst queues here instead of stalling requests."""
 
@@ -31,7 +44,9 @@ class PasswordHasher:
         self._argon2 = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         # Verified against when the account does not exist, so both paths cost one hash.
         self._dummy_hash = self._argon2.hash("dummy password for unknown accounts")
 

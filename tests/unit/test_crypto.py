@@ -110,3 +110,21 @@ def test_remembered_tokens_still_expire_and_stay_bounded():
         with pytest.raises(InvalidToken):
             codec.read(forged)
     assert forged not in codec._verified
+
+
+def test_hashing_threads_run_at_lower_priority_than_the_event_loop():
+    import os
+    import threading
+
+    from service.crypto import HASH_THREAD_NICENESS, PasswordHasher
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1, threads=1)
+    try:
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        assert hasher._pool.submit(niceness).result() == min(19, base + HASH_THREAD_NICENESS)
+        assert niceness() == base  # the calling (event loop) thread is untouched
+    finally:
+        hasher.close()
