@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
     hash_threads: int = Field(default=max(2, os.cpu_count() or 2), ge=1, le=64)
+    # A hash that would wait longer than this (or than the request deadline, if shorter) is
+    # refused at once with 503 and Retry-After.
+    hash_queue_seconds: float = Field(default=3.0, ge=0, le=600)
 
     # Request limits. The deadline is enforced in the app (hypercorn has none); PostgreSQL's
     # statement_timeout must not outlast it.

@@ -6,13 +6,16 @@ Pure code: no web framework, so services can take these objects as arguments.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher as Argon2Hasher
@@ -20,6 +23,9 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from service.config import Settings
+from service.errors import HashingBusy
+
+T = TypeVar("T")
 
 JWT_ALGORITHM = "HS256"  # pinned: decode accepts nothing else, "none" included
 
@@ -36,19 +42,38 @@ def _lower_priority() -> None:
 
 
 class PasswordHasher:
-    """argon2id in a bounded thread pool: a login burst queues here instead of stalling requests."""
+    """argon2id in a bounded thread pool: a login burst queues here instead of stalling requests.
 
-    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, threads: int) -> None:
+    The queue is bounded in time, not length: when a new hash would wait longer than
+    `queue_seconds` (queued hashes x the recent mean hash time / threads) it is refused at once
+    with HashingBusy (503, Retry-After), instead of holding the client until its own timeout
+    or the request deadline. The mean adapts to the machine and to the load.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_kib: int,
+        parallelism: int,
+        threads: int,
+        queue_seconds: float = math.inf,
+    ) -> None:
         # Entered around each hash, e.g. to give back an admission slot while waiting.
         self.around: Callable[[], AbstractAsyncContextManager[None]] = nullcontext
         self._argon2 = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
+        self._threads = threads
         self._pool = ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="argon2", initializer=_lower_priority
         )
+        self._queue_seconds = queue_seconds
+        self._pending = 0  # hashes submitted and not finished: running plus queued
+        started = time.perf_counter()
         # Verified against when the account does not exist, so both paths cost one hash.
         self._dummy_hash = self._argon2.hash("dummy password for unknown accounts")
+        self._mean_seconds = time.perf_counter() - started  # first estimate, idle machine
 
     @classmethod
     def from_settings(cls, settings: Settings, threads: int | None = None) -> PasswordHasher:
@@ -57,20 +82,45 @@ class PasswordHasher:
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
             threads=threads or settings.hash_threads,
+            # Waiting past the deadline would end in a 503 anyway, only later.
+            queue_seconds=min(settings.hash_queue_seconds, settings.request_timeout_seconds),
         )
 
     async def hash(self, password: str) -> str:
-        loop = asyncio.get_running_loop()
-        async with self.around():
-            return await loop.run_in_executor(self._pool, self._argon2.hash, password)
+        return await self._run(self._argon2.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; with no hash, spends the same time and says False."""
-        loop = asyncio.get_running_loop()
         target = password_hash or self._dummy_hash
-        async with self.around():
-            ok = await loop.run_in_executor(self._pool, self._check, target, password)
+        ok = await self._run(self._check, target, password)
         return ok and password_hash is not None
+
+    def expected_wait(self) -> float:
+        """Seconds until a hash submitted now would be done, from the recent mean."""
+        return (self._pending // self._threads + 1) * self._mean_seconds
+
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        if self._pending >= self._threads:
+            wait = self.expected_wait()
+            if wait > self._queue_seconds:
+                raise HashingBusy(retry_after=math.ceil(wait))
+        self._pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            async with self.around():
+                # Cancelled while still queued (client gone, deadline), the hash never runs.
+                return await loop.run_in_executor(self._pool, self._timed, work, *args)
+        finally:
+            self._pending -= 1
+
+    def _timed(self, work: Callable[..., T], *args: object) -> T:
+        started = time.perf_counter()
+        try:
+            return work(*args)
+        finally:
+            # A moving mean (a float store is atomic under the GIL): follows contention.
+            elapsed = time.perf_counter() - started
+            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._argon2.check_needs_rehash(password_hash)

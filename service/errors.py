@@ -87,6 +87,13 @@ class CsrfFailed(Forbidden):
     message = "token is missing or invalid"
 
 
+class HashingBusy(Unavailable):
+    """More password hashes are queued than can be done in HASH_QUEUE_SECONDS."""
+
+    key = "request"
+    message = "the server is busy, try again later"
+
+
 class LoginRateLimited(TooManyRequests):
     key = "credentials"
     message = "too many attempts, try again later"

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from quart import Blueprint, Response, redirect, render_template, request
 
 from service import security
-from service.errors import BadCredentials, CsrfFailed, LoginRateLimited
+from service.errors import BadCredentials, CsrfFailed, HashingBusy, LoginRateLimited
 
 bp = Blueprint("pages", __name__)
 
@@ -81,13 +81,13 @@ async def login_submit() -> Response:
         user = await security.authenticate(email, password)
     except BadCredentials:
         return await _login_form(status=401, error=GENERIC_FAILURE, email=email, next_=next_)
-    except LoginRateLimited as exc:
-        response = await _login_form(
-            status=429,
-            error=f"Too many attempts. Try again in {exc.retry_after} seconds.",
-            email=email,
-            next_=next_,
+    except (LoginRateLimited, HashingBusy) as exc:
+        error = (
+            f"Too many attempts. Try again in {exc.retry_after} seconds."
+            if isinstance(exc, LoginRateLimited)
+            else f"The service is busy. Try again in {exc.retry_after} seconds."
         )
+        response = await _login_form(status=exc.status, error=error, email=email, next_=next_)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     security.sign_in(user)

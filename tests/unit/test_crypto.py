@@ -128,3 +128,79 @@ def test_hashing_threads_run_at_lower_priority_than_the_event_loop():
         assert niceness() == base  # the calling (event loop) thread is untouched
     finally:
         hasher.close()
+
+
+class Blocking:
+    """An argon2 stand-in whose hashes wait for `release`, counting the ones that ran."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.ran = 0
+
+    def hash(self, password: str) -> str:
+        self.ran += 1
+        self.release.wait(5)
+        return "$argon2id$blocked"
+
+
+async def test_a_hash_that_would_wait_past_the_budget_is_refused_at_once():
+    from service.errors import HashingBusy
+
+    hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1, threads=1, queue_seconds=0.5)
+    blocking = Blocking()
+    hasher._argon2 = blocking  # type: ignore[assignment]
+    hasher._mean_seconds = 0.4  # one hash running: a new one would be done in 0.8 s
+    try:
+        first = asyncio.create_task(hasher.hash("first"))
+        await asyncio.sleep(0.05)
+        assert hasher.expected_wait() == pytest.approx(0.8)
+        with pytest.raises(HashingBusy) as refused:
+            await hasher.hash("second")
+        assert refused.value.status == 503
+        assert refused.value.retry_after == 1
+        blocking.release.set()
+        assert await first == "$argon2id$blocked"
+        assert blocking.ran == 1  # the refused one never reached a thread
+        # Idle again: nothing waits, so the budget does not apply.
+        assert await hasher.hash("third") == "$argon2id$blocked"
+    finally:
+        blocking.release.set()
+        hasher.close()
+
+
+async def test_within_the_budget_hashes_queue_and_the_mean_follows_the_measured_time():
+    hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1, threads=1, queue_seconds=60)
+    blocking = Blocking()
+    hasher._argon2 = blocking  # type: ignore[assignment]
+    hasher._mean_seconds = 0.0
+    try:
+        first = asyncio.create_task(hasher.hash("first"))
+        second = asyncio.create_task(hasher.hash("second"))
+        await asyncio.sleep(0.2)
+        blocking.release.set()
+        assert await asyncio.gather(first, second) == ["$argon2id$blocked"] * 2
+        assert blocking.ran == 2
+        # A moving mean: 0.2 of the first (0.2 s) hash, then decayed by the instant second.
+        assert 0.025 < hasher._mean_seconds < 0.2
+    finally:
+        hasher.close()
+
+
+async def test_a_queued_hash_whose_request_is_cancelled_never_runs():
+    hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1, threads=1)
+    blocking = Blocking()
+    hasher._argon2 = blocking  # type: ignore[assignment]
+    try:
+        first = asyncio.create_task(hasher.hash("first"))
+        queued = asyncio.create_task(hasher.hash("queued"))
+        await asyncio.sleep(0.05)
+        queued.cancel()  # the client went away, or the deadline passed
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        blocking.release.set()
+        await first
+        await asyncio.sleep(0.05)
+        assert blocking.ran == 1
+        assert hasher._pending == 0
+    finally:
+        hasher.close()

@@ -1,0 +1,71 @@
+"""A login burst beyond what the hashing threads can do in HASH_QUEUE_SECONDS is refused at
+once with 503 and Retry-After (JSON on the API, the form on the page), never held until the
+client gives up."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from tests.helpers import error_of
+from tests.signin.helpers import submit_login
+
+
+async def _busy_app(app_with, users_email: str = "queued@example.com"):
+    app = await app_with(hash_threads=1, hash_queue_seconds=0.5)
+    from tests.factories import UserFactory
+
+    user = await UserFactory(app).make(email=users_email, password="right-password")
+    hasher = app.extensions["security"].hasher
+    release = threading.Event()
+    # Occupy the only hashing thread, and say a hash takes a second: any new one would wait
+    # past the 0.5 s budget.
+    hasher._mean_seconds = 1.0
+    blocker = asyncio.create_task(hasher._run(release.wait, 5))
+    await asyncio.sleep(0.05)
+    return app, user, release, blocker
+
+
+async def test_api_login_is_refused_with_503_while_the_hashing_queue_is_full(app_with):
+    app, user, release, blocker = await _busy_app(app_with)
+    client = app.test_client()
+    try:
+        response = await client.post(
+            "/api/users/login", json={"user": {"email": user.email, "password": user.password}}
+        )
+        assert await error_of(response, 503) == {"request": ["the server is busy, try again later"]}
+        assert response.headers["Retry-After"] == "2"
+        registered = await client.post(
+            "/api/users",
+            json={"user": {"username": "late", "email": "late@example.com", "password": "x" * 12}},
+        )
+        await error_of(registered, 503)
+    finally:
+        release.set()
+        await blocker
+    # Once the thread is free the same login goes through, and nothing was written meanwhile.
+    response = await client.post(
+        "/api/users/login", json={"user": {"email": user.email, "password": user.password}}
+    )
+    assert response.status_code == 200
+    late = await client.post(
+        "/api/users/login",
+        json={"user": {"email": "late@example.com", "password": "x" * 12}},
+    )
+    assert late.status_code == 401
+
+
+async def test_page_login_says_busy_with_503_and_keeps_the_email(app_with):
+    app, user, release, blocker = await _busy_app(app_with, "page-queued@example.com")
+    client = app.test_client()
+    try:
+        response = await submit_login(client, user.email, user.password)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "2"
+        page = await response.get_data(as_text=True)
+        assert "The service is busy. Try again in 2 seconds." in page
+        assert f'value="{user.email}"' in page
+        assert (await client.get("/account")).status_code == 303  # not signed in
+    finally:
+        release.set()
+        await blocker
