@@ -23,9 +23,10 @@ def markdown_table(results: list[LoadResult]) -> str:
     for r in results:
         ratio = f"{r.ratio_to_ceiling:.1%}" if r.ratio_to_ceiling is not None else "-"
         statements = "-" if r.statements_per_request is None else str(r.statements_per_request)
+        non_2xx = f"{r.non_2xx:,}" + (f" ({r.shed_503:,} shed, 503)" if r.shed_503 else "")
         lines.append(
             f"| {r.scenario} | {r.connections} | {r.rps:,.0f} | {ratio} | {r.p50_ms:.1f} "
-            f"| {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {r.non_2xx} | {statements} |"
+            f"| {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {non_2xx} | {statements} |"
         )
     return "\n".join(lines)
 
@@ -99,15 +100,23 @@ def summary_markdown(meta: dict[str, Any], table: str) -> str:
         "",
     ]
     before, after = meta.get("rss_mb_before", {}), meta.get("rss_mb_after", {})
+    loaded = meta.get("rss_mb_after_load", {})
     if after:
-        pairs = ", ".join(f"{before.get(pid, '?')} → {mb} MB" for pid, mb in after.items())
-        lines.append(f"Worker RSS before → after the run: {pairs}")
+        pairs = ", ".join(
+            f"{before.get(pid, '?')} → {loaded.get(pid, '?')} → {mb} MB"
+            for pid, mb in after.items()
+        )
+        lines.append(
+            "Worker RSS before the run → as the load stops (hashes in progress) → idle after: "
+            + pairs
+        )
     storm = meta.get("login_storm")
     if storm:
         lines.append(
             f"Login storm (32 connections logging in): `GET /api/tags` p99 idle "
             f"{storm['tags_idle_p99_ms']:.1f} ms, during the storm {storm['tags_storm_p99_ms']:.1f}"
             f" ms (×{storm['ratio']}); {storm['logins_per_s']:.1f} logins/s"
+            f" ({storm.get('logins_shed', 0)} shed with 503)"
         )
     for scenario, figures in meta.get("scale", {}).items():
         if "large_p50_ms" in figures:

@@ -99,11 +99,16 @@ class PasswordHasher:
         """Seconds until a hash submitted now would be done, from the recent mean."""
         return (self._pending // self._threads + 1) * self._mean_seconds
 
-    async def _run(self, work: Callable[..., T], *args: object) -> T:
+    def check_capacity(self) -> None:
+        """HashingBusy when a hash submitted now would finish past the queue budget; callers
+        may ask before the work that leads to a hash, so a refusal costs next to nothing."""
         if self._pending >= self._threads:
             wait = self.expected_wait()
             if wait > self._queue_seconds:
                 raise HashingBusy(retry_after=math.ceil(wait))
+
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        self.check_capacity()
         self._pending += 1
         try:
             loop = asyncio.get_running_loop()

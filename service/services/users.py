@@ -49,6 +49,7 @@ async def authenticate(
     session: AsyncSession, hasher: PasswordHasher, *, email: str, password: str
 ) -> User:
     """The account for these credentials; BadCredentials for unknown email or wrong password."""
+    hasher.check_capacity()  # shed a login burst before its query, not after
     user = await user_dao.get_by_email(session, normalize_email(email))
     # End the read before the hash: seconds under a login burst, during which no connection
     # (and on SQLite no write lock) should be held. Nothing was written, so nothing is lost.
