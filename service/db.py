@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import (
 
 from service.config import Settings
 
+# An execution option of the engine that GET and HEAD sessions use on SQLite.
+READS_ONLY_OPTION = "conduit_reads_only"
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine for the configured URL; SQLite gets foreign keys, WAL and working savepoints."""
@@ -82,8 +85,9 @@ def _replace_closed_connections(engine: AsyncEngine) -> None:
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe
-    # hands BEGIN to us. IMMEDIATE takes the write lock up front, so concurrent requests wait
-    # (busy_timeout) instead of failing on a read-to-write lock upgrade.
+    # hands BEGIN to us. IMMEDIATE takes the write lock up front, so concurrent writers wait
+    # (busy_timeout) instead of failing on a read-to-write lock upgrade. Reads (GET, HEAD)
+    # begin deferred: under WAL they take no lock and never wait for a writer.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -95,7 +99,8 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        reads_only = conn.get_execution_options().get(READS_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -122,8 +127,9 @@ class Database:
     @property
     def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         """Sessions for GET and HEAD, which never write: on PostgreSQL they run in autocommit,
-        saving the BEGIN and COMMIT round trips. Under READ COMMITTED every statement sees its
-        own snapshot anyway, so a transaction would buy a read nothing."""
+        saving the BEGIN and COMMIT round trips (under READ COMMITTED every statement sees its
+        own snapshot anyway, so a transaction would buy a read nothing); on SQLite they begin
+        deferred, taking no write lock."""
         if self._read_sessionmaker is None:
             raise RuntimeError("the database is not connected: the app is not serving")
         return self._read_sessionmaker
@@ -143,8 +149,8 @@ class Database:
         # expire_on_commit=False: responses read attributes after the commit.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
         reads = (
-            self._engine
-            if self.settings.is_sqlite  # its BEGIN IMMEDIATE recipe owns transactions there
+            self._engine.execution_options(**{READS_ONLY_OPTION: True})  # deferred BEGIN
+            if self.settings.is_sqlite  # where the BEGIN recipe above owns transactions
             else self._engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)

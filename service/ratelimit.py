@@ -153,6 +153,12 @@ class LoginLimiter:
         ]
         return max(waits, default=0)
 
+    async def withdrawn(self, email: str, address: str | None) -> None:
+        """An attempt refused before its password was checked (the server was busy) takes
+        its count back: it was not a failure."""
+        await self.counters.give_back(account_key(email))
+        await self.counters.give_back(address_key(address))
+
     async def succeeded(self, email: str, address: str | None) -> None:
         await self.counters.forget(account_key(email))
         await self.counters.give_back(address_key(address))

@@ -28,6 +28,7 @@ from service.crypto import InvalidToken, PasswordHasher, TokenCodec
 from service.errors import (
     BadCredentials,
     CsrfFailed,
+    HashingBusy,
     LoginRateLimited,
     TokenInvalid,
     TokenMissing,
@@ -174,6 +175,7 @@ async def authenticate(email: str, password: str) -> User:
     password. LoginRateLimited (429) before any hashing once a limit is reached."""
     address = request.remote_addr
     limiter = _security().limiter
+    hasher().check_capacity()  # HashingBusy (503) first: a login refused is not a failed one
     wait = await limiter.attempt(email, address)
     fields = {"email": email[:320], "client": address}
     if wait:
@@ -185,6 +187,9 @@ async def authenticate(email: str, password: str) -> User:
         )
     except BadCredentials:
         log.warning("login failed", extra={"fields": fields})
+        raise
+    except HashingBusy:  # became busy while the limits were counted
+        await limiter.withdrawn(email, address)
         raise
     await limiter.succeeded(email, address)
     return user

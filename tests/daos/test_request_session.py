@@ -53,3 +53,30 @@ async def test_requests_without_database_use_open_no_session(app: Quart, count_q
     response = await app.test_client().get("/healthz")
     assert response.status_code == 200
     assert count_queries.count == 0
+
+
+async def test_reads_do_not_wait_for_an_open_write_transaction(app: Quart, users):
+    """A GET runs beside a writer holding its transaction open: no lock on either database
+    (SQLite: reads begin deferred under WAL; PostgreSQL: MVCC, reads in autocommit)."""
+    import asyncio
+
+    await users.make(username="reader")
+    async with app.extensions["db"].engine.connect() as writer:
+        await writer.begin()  # on SQLite: BEGIN IMMEDIATE, the write lock
+        await writer.execute(
+            User.__table__.insert().values(
+                username="pending",
+                username_key="pending",
+                email="pending@example.com",
+                password_hash="x",
+                role="user",
+            )
+        )
+        async with asyncio.timeout(5):  # SQLite's busy_timeout is 10 s: a lock would show
+            response = await app.test_client().get("/api/profiles/reader")
+            assert response.status_code == 200
+            articles = await app.test_client().get("/api/articles")
+            assert articles.status_code == 200
+        await writer.rollback()
+    missing = await app.test_client().get("/api/profiles/pending")
+    assert missing.status_code == 404

@@ -69,3 +69,51 @@ async def test_page_login_says_busy_with_503_and_keeps_the_email(app_with):
     finally:
         release.set()
         await blocker
+
+
+async def test_refused_logins_do_not_count_against_the_rate_limits(app_with):
+    app = await app_with(
+        hash_threads=1,
+        hash_queue_seconds=0.5,
+        login_rate_limit_per_account=2,
+        login_rate_limit_per_address=2,
+    )
+    from tests.factories import UserFactory
+
+    user = await UserFactory(app).make(email="patient@example.com", password="right-password")
+    security = app.extensions["security"]
+    hasher = security.hasher
+    client = app.test_client()
+    login = {"user": {"email": user.email, "password": user.password}}
+    release = threading.Event()
+    hasher._mean_seconds = 1.0
+    blocker = asyncio.create_task(hasher._run(release.wait, 5))
+    await asyncio.sleep(0.05)
+    try:
+        for _ in range(4):  # refused before the limiter counts them
+            await error_of(await client.post("/api/users/login", json=login), 503)
+    finally:
+        release.set()
+        await blocker
+
+    # Busy only once the attempt was counted: the count is taken back.
+    real_attempt = security.limiter.attempt
+    blockers: list[asyncio.Task] = []
+    second_release = threading.Event()
+
+    async def attempt_then_busy(email, address):
+        wait = await real_attempt(email, address)
+        blockers.append(asyncio.create_task(hasher._run(second_release.wait, 5)))
+        await asyncio.sleep(0.05)
+        return wait
+
+    security.limiter.attempt = attempt_then_busy
+    try:
+        for _ in range(3):
+            await error_of(await client.post("/api/users/login", json=login), 503)
+    finally:
+        second_release.set()
+        await asyncio.gather(*blockers)
+        security.limiter.attempt = real_attempt
+
+    assert (await client.post("/api/users/login", json=login)).status_code == 200
