@@ -221,6 +221,33 @@ def login_storm(server: Server, data_file: Path, seconds: float) -> dict[str, fl
     return figures
 
 
+def scale_check(
+    out: Path, large: Server, large_file: Path, small: tuple[str, Path], args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """p50 at 64 connections on the small set and on the large set, each pair measured back to
+    back (a second server on the small set beside the first), so the machine's drift over the
+    run does not pass for an effect of table size."""
+    small_url, small_file = small
+    figures: dict[str, dict[str, float]] = {}
+    server = start_service(out, small_url, args.workers, "service-small")
+    try:
+        for scenario in SCALE:
+            on_small = measure(
+                server, scenario, 64, args.seconds, args.warmup, small_file, args.threads
+            )
+            on_large = measure(
+                large, scenario, 64, args.seconds, args.warmup, large_file, args.threads
+            )
+            figures[scenario] = {
+                "small_p50_ms": on_small.p50_ms,
+                "large_p50_ms": on_large.p50_ms,
+                "p50_large_over_small": round(on_large.p50_ms / on_small.p50_ms, 2),
+            }
+    finally:
+        server.stop()
+    return figures
+
+
 def settled_rss(server: Server, seconds: float = 30) -> dict[int, float]:
     """Worker RSS once it stops changing (the last queued requests done), at most `seconds`."""
     previous = server.worker_rss()
@@ -255,20 +282,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         "cpus": os.cpu_count(),
     }
 
-    scale: dict[str, dict[str, float]] = {}
+    small: tuple[str, Path] | None = None
     if args.scale and args.dataset != "small":
         small_url, small_data = prepare(DATASETS["small"], args.database)
         small_file = out / "data-small.lua"
         small_data.write_lua(small_file)
-        server = start_service(out, small_url, args.workers, "service-small")
-        try:
-            for scenario in SCALE:
-                r = measure(
-                    server, scenario, 64, args.seconds, args.warmup, small_file, args.threads
-                )
-                scale[scenario] = {"small_p50_ms": r.p50_ms, "small_rps": r.rps}
-        finally:
-            server.stop()
+        small = (small_url, small_file)
 
     url, data = prepare(DATASETS[args.dataset], args.database)
     data_file = out / f"data-{args.dataset}.lua"
@@ -299,6 +318,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         # again once the server is idle, which is what the worker keeps.
         meta["rss_mb_after_load"] = server.worker_rss()
         meta["rss_mb_after"] = settled_rss(server)
+        if small is not None:
+            meta["scale"] = scale_check(out, server, data_file, small, args)
     finally:
         server.stop()
 
@@ -309,11 +330,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     statements = statements_per_request(url, SECRET_KEY, data)
     for r in results:
         r.statements_per_request = statements.get(r.scenario)
-    for scenario, figures in scale.items():
-        large = next(r for r in results if r.scenario == scenario and r.connections == 64)
-        figures["large_p50_ms"] = large.p50_ms
-        figures["p50_large_over_small"] = round(large.p50_ms / figures["small_p50_ms"], 2)
-    meta["scale"] = scale
     meta["statements_per_request"] = statements
     meta["dataset"] = args.dataset
 
