@@ -66,6 +66,21 @@ async def test_get_article_anonymous_and_personal(client, users, articles):
     assert article["author"]["following"] is True
 
 
+async def test_get_article_carries_its_tags_sorted_or_an_empty_list(client, users, articles):
+    alice = await users.make()
+    plain = (await articles.make(alice, title="No tags"))["slug"]
+    got = (await (await client.get(f"/api/articles/{plain}")).get_json())["article"]
+    assert got["tagList"] == []
+    odd = ["zeta", 'say "hi"', "b,c", "Ärger", "[json]", "alpha"]
+    response = await client.post(
+        "/api/articles", json=new(title="Odd tags", tagList=odd), headers=alice.headers
+    )
+    slug = (await response.get_json())["article"]["slug"]
+    for headers in ({}, alice.headers):
+        got = await (await client.get(f"/api/articles/{slug}", headers=headers)).get_json()
+        assert got["article"]["tagList"] == sorted(odd)
+
+
 async def test_unknown_article_is_404(client, users):
     bob = await users.make()
     assert await error_of(await client.get("/api/articles/nope"), 404) == {"article": ["not found"]}

@@ -65,7 +65,9 @@ async def _anonymous_list(client, count_queries):
 
 
 async def _single_article_comments_profile_tags(client, count_queries, authors, reader):
-    assert await statements(client, count_queries, "/api/articles/crowd-0", reader.headers) == 3
+    # The caller, then the article with its author, flags and tags in one row.
+    assert await statements(client, count_queries, "/api/articles/crowd-0", reader.headers) == 2
+    assert await statements(client, count_queries, "/api/articles/crowd-0") == 1
     comments = await client.get("/api/articles/crowd-0/comments")
     assert len((await comments.get_json())["comments"]) == 100
     assert (
