@@ -7,22 +7,25 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from tests.factories import UserFactory
 from tests.helpers import error_of
 from tests.signin.helpers import submit_login
 
 
-async def _busy_app(app_with, users_email: str = "queued@example.com"):
-    app = await app_with(hash_threads=1, hash_queue_seconds=0.5)
-    from tests.factories import UserFactory
-
-    user = await UserFactory(app).make(email=users_email, password="right-password")
-    hasher = app.extensions["security"].hasher
-    release = threading.Event()
-    # Occupy the only hashing thread, and say a hash takes a second: any new one would wait
-    # past the 0.5 s budget.
+async def _occupy(hasher, release: threading.Event) -> asyncio.Task:
+    """Occupy the only hashing thread until `release`, and say a hash takes a second: any new
+    one would wait past the 0.5 s budget."""
     hasher._mean_seconds = 1.0
     blocker = asyncio.create_task(hasher._run(release.wait, 5))
     await asyncio.sleep(0.05)
+    return blocker
+
+
+async def _busy_app(app_with, users_email: str = "queued@example.com", **overrides):
+    app = await app_with(hash_threads=1, hash_queue_seconds=0.5, **overrides)
+    user = await UserFactory(app).make(email=users_email, password="right-password")
+    release = threading.Event()
+    blocker = await _occupy(app.extensions["security"].hasher, release)
     return app, user, release, blocker
 
 
@@ -72,23 +75,15 @@ async def test_page_login_says_busy_with_503_and_keeps_the_email(app_with):
 
 
 async def test_refused_logins_do_not_count_against_the_rate_limits(app_with):
-    app = await app_with(
-        hash_threads=1,
-        hash_queue_seconds=0.5,
+    app, user, release, blocker = await _busy_app(
+        app_with,
+        "patient@example.com",
         login_rate_limit_per_account=2,
         login_rate_limit_per_address=2,
     )
-    from tests.factories import UserFactory
-
-    user = await UserFactory(app).make(email="patient@example.com", password="right-password")
     security = app.extensions["security"]
-    hasher = security.hasher
     client = app.test_client()
     login = {"user": {"email": user.email, "password": user.password}}
-    release = threading.Event()
-    hasher._mean_seconds = 1.0
-    blocker = asyncio.create_task(hasher._run(release.wait, 5))
-    await asyncio.sleep(0.05)
     try:
         for _ in range(4):  # refused before the limiter counts them
             await error_of(await client.post("/api/users/login", json=login), 503)
@@ -103,8 +98,7 @@ async def test_refused_logins_do_not_count_against_the_rate_limits(app_with):
 
     async def attempt_then_busy(email, address):
         wait = await real_attempt(email, address)
-        blockers.append(asyncio.create_task(hasher._run(second_release.wait, 5)))
-        await asyncio.sleep(0.05)
+        blockers.append(await _occupy(security.hasher, second_release))
         return wait
 
     security.limiter.attempt = attempt_then_busy

@@ -204,3 +204,17 @@ async def test_a_queued_hash_whose_request_is_cancelled_never_runs():
         assert hasher._pending == 0
     finally:
         hasher.close()
+
+
+def test_the_hashing_budget_never_outlasts_the_request_deadline():
+    from service.config import load_config
+
+    limits = {"request_timeout_seconds": 2, "db_statement_timeout_ms": 1000}
+    longer = load_config("testing", hash_queue_seconds=30, **limits)
+    shorter = load_config("testing", hash_queue_seconds=1, **limits)
+    for settings, budget in ((longer, 2), (shorter, 1)):
+        hasher = PasswordHasher.from_settings(settings)
+        try:
+            assert hasher._queue_seconds == budget
+        finally:
+            hasher.close()
