@@ -142,16 +142,9 @@ class TestingSettings(Settings):
 class DeployedSettings(Settings):
     """Staging and production: no defaults for secrets or the database."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: dict[str, object]) -> dict[str, object]:
-        lowered = {k.lower(): v for k, v in data.items()}
-        for name in ("secret_key", "database_url"):
-            if not lowered.get(name):
-                raise ValueError(
-                    f"{name.upper()} is required when APP_ENV is set to staging/production"
-                )
-        return data
+    # Required here, so a missing one is reported beside every other wrong variable.
+    secret_key: SecretStr
+    database_url: str
 
     @field_validator("secret_key")
     @classmethod
@@ -197,5 +190,7 @@ def _describe(exc: ValidationError) -> str:
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]).upper()
         message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "is required when APP_ENV is staging or production"
         lines.append(f"{field}: {message}" if field else message)
     return "; ".join(lines)

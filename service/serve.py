@@ -1,13 +1,16 @@
-"""The production launcher: `python -m service.serve`, hypercorn's own API with a drain that holds.
+"""The production launcher: `python -m service.serve`, hypercorn's protocol stack with a drain
+that holds.
 
 Stock `hypercorn --config hypercorn.toml asgi:app` with several workers drops in-flight requests
 on SIGTERM: its parent returns when the first worker exits and terminates the rest, which have no
-SIGTERM handler. Here the parent owns the listening sockets and the signals; workers ignore
-SIGTERM/SIGINT and serve until the parent sets a shared shutdown event. On SIGTERM or SIGINT
-the parent closes its copies of the sockets and sets the event; each worker marks its app as
-draining (/readyz answers 503), stops accepting (once every process has closed the socket, new
-connections are refused, not left queued), finishes what is in flight within
-`graceful_timeout`, disposes its database pool, and exits. A worker that crashes is replaced.
+SIGTERM handler. Here the launcher owns the listening sockets and the signals; workers ignore
+SIGTERM/SIGINT and serve until the launcher closes its end of their pipe (one per worker, so a
+worker killed outright can block nobody; `service/serve_worker.py` says how a worker drains).
+On SIGTERM or SIGINT every worker drains and exits; the launcher exits 0 after the last one.
+
+It also refuses to start on a bad configuration (one line naming every wrong variable, exit 2),
+replaces a worker that dies (marking its Prometheus gauges dead), and gives up (exit 3) when
+workers die before serving several times in a row, instead of restarting them forever.
 
 `hypercorn.toml` stays the one source of settings; `WEB_CONCURRENCY` overrides `workers`, and
 `--bind` (or `PORT`) the address. Prometheus runs in multiprocess mode: the launcher gives
@@ -25,20 +28,29 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from multiprocessing import get_context
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
 from hypercorn.config import Config, Sockets
 
+from service import serve_worker
+from service.config import ConfigError
+from service.config import load_config as load_settings
+
 log = logging.getLogger("service.serve")
 
 WORKERS_ENV = "WEB_CONCURRENCY"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
-RESTART_BACKOFF_SECONDS = 1.0
+DRAIN_WINDOW_ENV = "DRAIN_WINDOW_SECONDS"
+# After SIGTERM, keep answering (with `Connection: close`) on open connections this long.
+DRAIN_WINDOW_SECONDS = 1.0
+RESTART_BACKOFF_SECONDS = 0.5
+# A worker that dies before it serves, this many times in a row, will not start: give up.
+MAX_FAILED_STARTS = 5
 
 
 def load_config(path: str, bind: list[str] | None, workers: int | None, app: str) -> Config:
@@ -62,42 +74,12 @@ def load_config(path: str, bind: list[str] | None, workers: int | None, app: str
     return config
 
 
-def _worker(config: Config, sockets: Sockets, shutdown: Event) -> None:
-    """One worker process: serve until the parent sets `shutdown`."""
-    # The parent decides when to stop; a signal here would cut requests short.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    import asyncio
-
-    from hypercorn.asyncio.run import worker_serve
-    from hypercorn.utils import load_application
-
-    app = load_application(config.application_path, config.wsgi_max_body_size)
-
-    async def shutdown_trigger() -> None:
-        # A process-shared event: wait for it in a thread, not by polling the loop.
-        await asyncio.to_thread(shutdown.wait)
-        # /readyz answers 503 from here on, on connections still open.
-        extensions = getattr(app, "extensions", None)
-        if isinstance(extensions, dict):
-            extensions["draining"] = True
-
-    loop_factory: Any = None
-    if config.worker_class == "uvloop":
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(worker_serve(app, config, sockets=sockets, shutdown_trigger=shutdown_trigger))
-    _mark_metrics_dead()
-
-
-def _mark_metrics_dead() -> None:
-    if os.environ.get(METRICS_DIR_ENV):
+def _mark_metrics_dead(pid: int | None) -> None:
+    """A reaped worker's live gauges (in flight, pool in use) stop counting."""
+    if pid is not None and os.environ.get(METRICS_DIR_ENV):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def _prepare_metrics_dir() -> Path | None:
@@ -114,13 +96,27 @@ def _prepare_metrics_dir() -> Path | None:
     return made
 
 
-def serve(config: Config) -> int:
+@dataclass
+class Worker:
+    process: BaseProcess
+    pipe: Connection  # the launcher's end; closing it tells the worker to drain
+    started: float
+    ready: bool = False
+
+
+def serve(config: Config, drain_window: float = DRAIN_WINDOW_SECONDS) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     made_metrics_dir = _prepare_metrics_dir()
     sockets = config.create_sockets()
     ctx = get_context("spawn")
-    shutdown = ctx.Event()
     stopping = False
+    workers: list[Worker] = []
+
+    def drain_all() -> None:
+        _close(sockets)  # workers close theirs after emptying the accept queue
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                worker.pipe.close()
 
     def on_signal(signum: int, _frame: Any) -> None:
         nonlocal stopping
@@ -128,61 +124,106 @@ def serve(config: Config) -> int:
             return
         stopping = True
         log.info('{"event": "shutdown", "signal": "%s"}', signal.Signals(signum).name)
-        _close(sockets)  # workers close theirs as they start to drain
-        shutdown.set()
+        drain_all()
 
-    # Workers are spawned with the signals ignored, then the parent takes them.
+    # Workers are spawned with the signals ignored, then the launcher takes them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
-    def start() -> BaseProcess:
+    def start() -> Worker:
+        ours, theirs = ctx.Pipe()
         process = ctx.Process(
-            target=_worker, kwargs={"config": config, "sockets": sockets, "shutdown": shutdown}
+            target=serve_worker.run,
+            kwargs={
+                "config": config,
+                "sockets": sockets,
+                "conn": theirs,
+                "drain_window": drain_window,
+            },
         )
         process.start()
-        return process
+        theirs.close()  # the worker's end lives in the worker only
+        return Worker(process, ours, time.monotonic())
 
-    workers = [start() for _ in range(config.workers)]
+    workers.extend(start() for _ in range(config.workers))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info(
         '{"event": "serving", "bind": "%s", "workers": %d, "pids": %s}',
         ",".join(config.bind),
         len(workers),
-        [w.pid for w in workers],
+        [w.process.pid for w in workers],
     )
 
     exitcode = 0
+    failed_starts = 0  # workers in a row that died before they were serving
     while not stopping:
-        wait([w.sentinel for w in workers], timeout=1.0)
+        waiting = [w.process.sentinel for w in workers] + [w.pipe for w in workers if not w.ready]
+        wait(waiting, timeout=1.0)
         for index, worker in enumerate(workers):
-            if worker.exitcode is not None and not stopping:
+            if stopping:
+                break
+            if not worker.ready and _says_ready(worker.pipe):
+                worker.ready = True
+                failed_starts = 0
+                log.info('{"event": "worker_ready", "pid": %s}', worker.process.pid)
+            if worker.process.exitcode is None:
+                continue
+            worker.process.join()
+            worker.pipe.close()
+            _mark_metrics_dead(worker.process.pid)
+            log.log(
+                logging.INFO if worker.process.exitcode == 0 else logging.ERROR,
+                '{"event": "worker_exited", "pid": %s, "exitcode": %s, "was_serving": %s}',
+                worker.process.pid,
+                worker.process.exitcode,
+                "true" if worker.ready else "false",
+            )
+            if not worker.ready:
+                failed_starts += 1
+            if failed_starts >= MAX_FAILED_STARTS:
                 log.error(
-                    '{"event": "worker_died", "pid": %s, "exitcode": %s}',
-                    worker.pid,
-                    worker.exitcode,
+                    '{"event": "giving_up", "reason": "%d workers in a row died while '
+                    'starting; see the lines above"}',
+                    failed_starts,
                 )
-                worker.join()
-                time.sleep(RESTART_BACKOFF_SECONDS)  # do not spin on a worker that cannot start
-                if not stopping:
-                    workers[index] = start()
+                stopping = True
+                exitcode = 3
+                drain_all()
+                break
+            # Back off on a worker that cannot start: 0.5 s, 1 s, 2 s, ... up to 10 s.
+            pause_until = time.monotonic() + min(
+                10.0, RESTART_BACKOFF_SECONDS * 2 ** max(0, failed_starts - 1)
+            )
+            while not stopping and time.monotonic() < pause_until:
+                time.sleep(0.05)
+            if not stopping:
+                workers[index] = start()
 
     # Each worker finishes its in-flight requests within graceful_timeout, then exits.
     deadline = time.monotonic() + config.graceful_timeout + 10
     for worker in workers:
-        worker.join(timeout=max(0.0, deadline - time.monotonic()))
-        if worker.exitcode is None:
-            log.error('{"event": "worker_stuck", "pid": %s}', worker.pid)
-            worker.kill()
-            worker.join()
-            exitcode = 1
-        elif worker.exitcode != 0:
-            exitcode = worker.exitcode
+        worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        if worker.process.exitcode is None:
+            log.error('{"event": "worker_stuck", "pid": %s}', worker.process.pid)
+            worker.process.kill()
+            worker.process.join()
+            exitcode = exitcode or 1
+        elif worker.process.exitcode != 0 and worker.ready:
+            exitcode = exitcode or worker.process.exitcode
+        _mark_metrics_dead(worker.process.pid)
     _close(sockets)
     if made_metrics_dir is not None:
         shutil.rmtree(made_metrics_dir, ignore_errors=True)
     log.info('{"event": "stopped", "exitcode": %d}', exitcode)
     return exitcode
+
+
+def _says_ready(pipe: Connection) -> bool:
+    try:
+        return pipe.poll() and pipe.recv_bytes() == serve_worker.READY
+    except (EOFError, OSError):
+        return False
 
 
 def _close(sockets: Sockets) -> None:
@@ -203,9 +244,34 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, help=f"worker processes (default: {WORKERS_ENV} or hypercorn.toml)"
     )
     parser.add_argument("app", nargs="?", default="asgi:app", help="the ASGI app (module:name)")
+    parser.add_argument(
+        "--drain-window",
+        type=float,
+        help=f"seconds to keep answering open connections after SIGTERM "
+        f"(default: {DRAIN_WINDOW_ENV} or {DRAIN_WINDOW_SECONDS})",
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config, args.bind, args.workers, args.app)
-    return serve(config)
+    try:
+        # Before binding: a deployment that cannot work says why and stops, instead of
+        # restarting workers that die on the same error.
+        load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        return 2
+    return serve(config, _drain_window(args.drain_window))
+
+
+def _drain_window(given: float | None) -> float:
+    if given is None:
+        raw = os.environ.get(DRAIN_WINDOW_ENV)
+        try:
+            given = float(raw) if raw else DRAIN_WINDOW_SECONDS
+        except ValueError:
+            raise SystemExit(f"{DRAIN_WINDOW_ENV} must be a number, not {raw!r}") from None
+    if not 0 <= given <= 60:
+        raise SystemExit("the drain window must be between 0 and 60 seconds")
+    return given
 
 
 if __name__ == "__main__":

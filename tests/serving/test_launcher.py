@@ -1,0 +1,219 @@
+"""The launcher around the workers: what it refuses, when it gives up, what it cleans up after a
+worker dies, and how a drain treats open keep-alive connections and the accept queue."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+from multiprocessing import Pipe
+
+import httpx
+import pytest
+from hypercorn.config import Config
+
+from service import serve_worker
+from tests.conftest import empty_tables
+from tests.live import ROOT, free_port, live_server
+from tests.serving.launcher import LAUNCHER, events, gauge, ready_pids, wait_for
+
+
+@pytest.fixture
+def server_env(settings):
+    return {"APP_ENV": "testing", "DATABASE_URL": settings.database_url, "WEB_CONCURRENCY": "2"}
+
+
+def test_bad_configuration_names_every_variable_and_exits_before_binding():
+    port = free_port()
+    done = subprocess.run(
+        [*LAUNCHER, "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "APP_ENV": "production", "DB_POOL_SIZE": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for variable in ("SECRET_KEY", "DATABASE_URL", "DB_POOL_SIZE"):
+        assert variable in lines[0]
+    assert "serving" not in done.stdout + done.stderr
+    with socket.socket() as probe:  # nothing was left bound
+        probe.bind(("127.0.0.1", port))
+
+
+def test_workers_that_cannot_start_make_the_launcher_give_up(tmp_path, server_env):
+    broken = tmp_path / "broken_app.py"
+    broken.write_text("raise RuntimeError('this app cannot start')\n")
+    env = {**server_env, "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    port = free_port()
+    log = tmp_path / "launcher.log"
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [*LAUNCHER, "--bind", f"127.0.0.1:{port}", "broken_app:app"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
+    output = log.read_text()
+    assert done.returncode == 3, output
+    assert '"event": "giving_up"' in output
+    assert output.count('"was_serving": false') >= 5
+    assert '"event": "stopped", "exitcode": 3' in output
+
+
+async def test_a_killed_workers_gauges_are_marked_dead(tmp_path, server_env, engine):
+    # Slow logins keep requests in flight on both workers when one is killed.
+    env = {
+        **server_env,
+        "ARGON2_TIME_COST": "8",
+        "ARGON2_MEMORY_KIB": "65536",
+        "HASH_QUEUE_SECONDS": "600",
+        "REQUEST_TIMEOUT_SECONDS": "600",
+        "DB_STATEMENT_TIMEOUT_MS": "600000",
+        "HASH_THREADS": "4",
+    }
+    try:
+        with live_server(tmp_path, env, LAUNCHER) as server:
+            first = ready_pids(server, 2)
+            async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
+                user = {"username": "gauge", "email": "gauge@example.com", "password": "pw-gauge"}
+                assert (await http.post("/api/users", json={"user": user})).status_code == 201
+                login = {"user": {"email": user["email"], "password": user["password"]}}
+                slow = [
+                    asyncio.create_task(http.post("/api/users/login", json=login)) for _ in range(8)
+                ]
+
+                for _ in range(600):
+                    text = (await http.get("/metrics")).text
+                    if gauge(text, "http_requests_in_flight") >= 1 + len(slow):
+                        break
+                    await asyncio.sleep(0.05)
+                os.kill(first[0], signal.SIGKILL)
+                await asyncio.to_thread(
+                    wait_for, lambda: events(server, "worker_exited"), 60, "the death"
+                )
+                results = await asyncio.gather(*slow, return_exceptions=True)
+                served = [r for r in results if isinstance(r, httpx.Response)]
+                assert served, results  # the survivor's logins were answered
+                await asyncio.to_thread(ready_pids, server, 3)
+                text = (await http.get("/metrics")).text
+                # Only this scrape is in flight; the killed worker's requests no longer count.
+                assert gauge(text, "http_requests_in_flight") == 1, text
+                assert gauge(text, "db_pool_connections_in_use") <= 1, text
+    finally:
+        await empty_tables(engine)
+
+
+def _request(path: str, method: str = "GET", body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: test\r\n"
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+def _read_response(sock: socket.socket) -> tuple[bytes, dict[str, str], bytes]:
+    """Status line, headers, body of one HTTP/1.1 response with a Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"the server closed the connection; got {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {
+        k.strip().lower(): v.strip() for k, v in (line.decode().split(":", 1) for line in lines)
+    }
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return status, headers, rest
+
+
+async def test_a_request_on_a_keep_alive_connection_just_after_sigterm_is_answered(
+    tmp_path, server_env, engine
+):
+    """Sent 50 ms after SIGTERM on a connection opened before it, a write is answered (and
+    committed) with `Connection: close`, not dropped with the connection."""
+    try:
+        with live_server(tmp_path, server_env, LAUNCHER) as server:
+            ready_pids(server, 2)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(_request("/healthz"))
+                status, headers, _ = _read_response(sock)
+                assert status.split()[1] == b"200", status
+                assert headers.get("connection") != "close"
+
+                server.process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(0.05)
+                user = b'{"user": {"username": "late", "email": "late@example.com", "password": "pw-late-1"}}'  # noqa: E501
+                sock.sendall(_request("/api/users", "POST", user))
+                status, headers, body = _read_response(sock)
+                assert status.split()[1] == b"201", (status, body)
+                assert headers["connection"] == "close"
+                assert sock.recv(1) == b""  # then the server closes it
+            assert server.process.wait(timeout=30) == 0
+        async with engine.connect() as conn:
+            from sqlalchemy import text
+
+            count = await conn.scalar(text("SELECT count(*) FROM users WHERE username = 'late'"))
+        assert count == 1
+    finally:
+        await empty_tables(engine)
+
+
+async def _ok_app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    headers = [(b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def test_connections_waiting_in_the_accept_queue_are_served_at_the_drain():
+    """Connections the kernel accepted but no worker had yet taken are answered, not reset
+    when the listening socket closes (hypercorn's own worker closes it with them queued)."""
+    from hypercorn.utils import wrap_app
+
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.graceful_timeout = 10
+    sockets = config.create_sockets()
+    listening = sockets.insecure_sockets[0]
+    listening.listen(config.backlog)  # as the first worker's server does
+    address = listening.getsockname()
+    clients = []
+    for _ in range(20):  # queued: nobody has called accept() yet
+        client = socket.create_connection(address, timeout=10)
+        client.sendall(_request("/"))
+        clients.append(client)
+    ours, theirs = Pipe()
+    ours.close()  # the drain starts as soon as the worker serves
+    app = wrap_app(_ok_app, config.wsgi_max_body_size, "asgi")
+    await serve_worker.serve(app, config, sockets, theirs, lambda: None, drain_window=0)
+
+    answered = 0
+    for client in clients:
+        with client:
+            status, _, body = await asyncio.to_thread(_read_response, client)
+            assert status.split()[1] == b"200"
+            assert body == b"ok"
+            answered += 1
+    assert answered == len(clients)
