@@ -8,11 +8,13 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from multiprocessing import Pipe
 
 import httpx
 import pytest
 from hypercorn.config import Config
+from sqlalchemy import text
 
 from service import serve_worker
 from tests.conftest import empty_tables
@@ -144,19 +146,24 @@ def _read_response(sock: socket.socket) -> tuple[bytes, dict[str, str], bytes]:
 async def test_a_request_on_a_keep_alive_connection_just_after_sigterm_is_answered(
     tmp_path, server_env, engine
 ):
-    """Sent 50 ms after SIGTERM on a connection opened before it, a write is answered (and
-    committed) with `Connection: close`, not dropped with the connection."""
+    """Sent just after SIGTERM on a connection opened before it, a write is answered (and
+    committed) with `Connection: close`, not dropped with the connection. One worker, so that
+    the test knows when it has begun to drain (its /readyz turns 503)."""
+    env = {**server_env, "WEB_CONCURRENCY": "1", "DRAIN_WINDOW_SECONDS": "10"}
     try:
-        with live_server(tmp_path, server_env, LAUNCHER) as server:
-            ready_pids(server, 2)
+        with live_server(tmp_path, env, LAUNCHER) as server:
+            ready_pids(server, 1)
             with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
                 sock.sendall(_request("/healthz"))
                 status, headers, _ = _read_response(sock)
                 assert status.split()[1] == b"200", status
                 assert headers.get("connection") != "close"
 
+                signalled = time.monotonic()
                 server.process.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.05)
+                async with httpx.AsyncClient(base_url=server.url, timeout=5) as probe:
+                    while (await probe.get("/readyz")).status_code != 503:
+                        assert time.monotonic() - signalled < 10
                 user = b'{"user": {"username": "late", "email": "late@example.com", "password": "pw-late-1"}}'  # noqa: E501
                 sock.sendall(_request("/api/users", "POST", user))
                 status, headers, body = _read_response(sock)
@@ -165,8 +172,6 @@ async def test_a_request_on_a_keep_alive_connection_just_after_sigterm_is_answer
                 assert sock.recv(1) == b""  # then the server closes it
             assert server.process.wait(timeout=30) == 0
         async with engine.connect() as conn:
-            from sqlalchemy import text
-
             count = await conn.scalar(text("SELECT count(*) FROM users WHERE username = 'late'"))
         assert count == 1
     finally:
