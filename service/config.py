@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=256)
     request_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    # A request body must arrive in full within this (408 past it); it is read before the
+    # request takes a database slot, and before its deadline starts.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
     # Serving behind a load balancer: how many proxies in front may set X-Forwarded-For/-Proto
     # (0 trusts none, so a client cannot spoof its address).
