@@ -16,13 +16,11 @@ from quart import g, request
 from quart_schema import security_scheme
 
 from service import db
-from service.crypto import InvalidToken
 from service.errors import TokenInvalid, TokenMissing, UserForbidden
 from service.models import User
 from service.security.csrf import CSRF_HEADER, check_csrf
 from service.security.sessions import session_user
-from service.security.state import state
-from service.security.tokens import bearer_token
+from service.security.tokens import bearer_token, token_user_id
 from service.services import users as user_service
 
 P = ParamSpec("P")
@@ -50,13 +48,13 @@ async def credentials_user() -> User | None:
         if user is not None and request.method in UNSAFE_METHODS:
             check_csrf(request.headers.get(CSRF_HEADER))
         return user
-    try:
-        claims = state().tokens.read(token)
-    except InvalidToken:
-        raise TokenInvalid() from None
-    user = await user_service.get_by_id(db.session(), claims.user_id)
-    if user is None:  # deleted since the token was issued
+    user_id, version, auth_time = token_user_id(token)
+    user = await user_service.get_by_id(db.session(), user_id)
+    # Deleted since, or its credentials changed since (password, "sign out everywhere"):
+    # checked against the row on every request, whatever the token cache remembers.
+    if user is None or user.credentials_version != version:
         raise TokenInvalid()
+    g.auth_time = auth_time
     return user
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from quart import current_app
 
 from service.crypto import PasswordHasher, TokenCodec
-from service.ratelimit import LoginLimiter
+from service.ratelimit import LoginLimiter, RegistrationLimiter
 
 
 @dataclass
@@ -15,6 +15,8 @@ class Security:
     hasher: PasswordHasher
     tokens: TokenCodec
     limiter: LoginLimiter
+    registrations: RegistrationLimiter
+    session_max_age_seconds: int
 
 
 def state() -> Security:
