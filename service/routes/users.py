@@ -74,8 +74,11 @@ async def update_current(data: UserChangesBody) -> JSON:
 @tag(["accounts"])
 @security.require_user
 async def logout_all() -> tuple[str, int]:
-    """Sign out everywhere: every token and browser session of the caller stops working,
-    the one this request used included. Log in again for a new token."""
+    """Sign out everywhere.
+
+    Every token and browser session of the caller stops working, the one this request used
+    included (204). Log in again for a new token. With the session cookie, send the CSRF token.
+    """
     await security.sign_out_everywhere(security.current_user())
     return "", 204
 
