@@ -50,7 +50,7 @@ class StallingCollector:
 
     def collect(self) -> list[object]:
         self.entered.set()
-        self.release.wait(3)
+        self.release.wait(20)  # the test releases it once /healthz has answered
         self.done.set()
         return []
 

@@ -16,7 +16,7 @@ from tests.live import live_server
 
 SLOTS = 2
 STALLED = 3 * SLOTS
-BODY_TIMEOUT = 3.0
+BODY_TIMEOUT = 5.0
 BODY = json.dumps({"user": {"email": "slow@example.com", "password": "slow-password"}}).encode()
 
 
@@ -52,10 +52,10 @@ async def test_stalled_bodies_hold_no_slot_and_end_in_408(tmp_path, settings, en
         "DB_POOL_SIZE": str(SLOTS),
         "DB_MAX_OVERFLOW": "0",
         "BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
-        # Longer than the body timeout: before the fix the stalled requests held their
-        # slots until this deadline, and everything queued behind them timed out too.
-        "REQUEST_TIMEOUT_SECONDS": "8",
-        "DB_STATEMENT_TIMEOUT_MS": "5000",
+        # Shorter than the body timeout: before the fix the stalled requests held their slots
+        # until this deadline, so a request queued behind them timed out (503) as well.
+        "REQUEST_TIMEOUT_SECONDS": "4",
+        "DB_STATEMENT_TIMEOUT_MS": "3000",
     }
     try:
         with live_server(tmp_path, env) as server:
@@ -65,13 +65,19 @@ async def test_stalled_bodies_hold_no_slot_and_end_in_408(tmp_path, settings, en
         await empty_tables(engine)
 
 
+async def _answered(reader: asyncio.StreamReader, sent: float):
+    status, headers, body = await _response(reader)
+    return status, headers, body, sent, time.monotonic()
+
+
 async def _scenario(port: int, http: httpx.AsyncClient) -> None:
-    stalled = []
+    stalled, writers = [], []
     for _ in range(STALLED):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(_head(1000) + b"{")  # headers and one byte of a 1,000-byte body
         await writer.drain()
-        stalled.append((reader, writer, time.monotonic()))
+        stalled.append(asyncio.create_task(_answered(reader, time.monotonic())))
+        writers.append(writer)
     # A body that arrives slowly, but within the timeout, is served as usual.
     slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
     slow_writer.write(_head(len(BODY)) + BODY[:10])
@@ -95,14 +101,13 @@ async def _scenario(port: int, http: httpx.AsyncClient) -> None:
     assert status == 401, body  # the credentials were read and checked
     slow_writer.close()
 
-    for reader, writer, sent in stalled:
-        status, headers, body = await _response(reader)
-        answered = time.monotonic()
+    for status, headers, body, sent, answered in await asyncio.gather(*stalled):
         assert status == 408, body
         assert headers["content-type"].startswith("application/json")
         assert json.loads(body) == {"errors": {"request": ["timed out"]}}
         assert answered - sent >= BODY_TIMEOUT - 0.1  # the body timeout, not something sooner
-        assert answered > answered_tags
+        assert answered > answered_tags  # the read did not wait for them
+    for writer in writers:
         writer.close()
     # The server is fine afterwards.
     assert (await http.get("/api/tags")).status_code == 200
