@@ -32,6 +32,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        BODY_TIMEOUT=settings.body_timeout_seconds,  # Quart's: reading a body, 408 past it
         MAX_JSON_DEPTH=settings.max_json_depth,
         REQUEST_TIMEOUT_SECONDS=settings.request_timeout_seconds,
         VALIDATE_RESPONSES=settings.validate_responses,

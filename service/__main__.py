@@ -1,4 +1,6 @@
-"""Command line: `python -m service create-admin --username NAME --email ADDRESS`.
+"""Command line: `python -m service create-admin --username NAME --email ADDRESS`, and
+`python -m service prune-sessions` (run it periodically, e.g. daily from cron or a Kubernetes
+CronJob: expired browser sessions sign nobody in, but their rows stay until pruned).
 
 The password comes from --password-stdin or an interactive prompt, never from argv, so it
 stays out of shell history and process listings. This is the only way to make the first admin.
@@ -19,6 +21,7 @@ from service.db import Database
 from service.errors import AppError
 from service.models import Role
 from service.schemas.users import NewUser
+from service.services import browser_sessions
 from service.services import users as user_service
 
 
@@ -29,7 +32,8 @@ async def create_admin(username: str, email: str, password: str) -> int:
     await database.connect()
     hasher = PasswordHasher.from_settings(settings, threads=1)
     try:
-        async with database.sessionmaker() as session, session.begin():
+        async with database.sessionmaker() as session:
+            # register ends its read before hashing (a commit), so no begin() block here.
             user = await user_service.register(
                 session,
                 hasher,
@@ -38,10 +42,24 @@ async def create_admin(username: str, email: str, password: str) -> int:
                 password=new.password,
                 role=Role.ADMIN,
             )
+            await session.commit()
         print(f"created admin {user.username} <{user.email}> with id {user.id}")
         return 0
     finally:
         hasher.close()
+        await database.dispose()
+
+
+async def prune_sessions() -> int:
+    database = Database(load_config())
+    await database.connect()
+    try:
+        async with database.sessionmaker() as session:
+            removed = await browser_sessions.prune(session)
+            await session.commit()
+        print(f"removed {removed} expired browser sessions")
+        return 0
+    finally:
         await database.dispose()
 
 
@@ -63,10 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    commands.add_parser("prune-sessions", help="delete expired browser sessions")
     args = parser.parse_args(argv)
 
-    password = _read_password(args.password_stdin)
     try:
+        if args.command == "prune-sessions":
+            return asyncio.run(prune_sessions())
+        password = _read_password(args.password_stdin)
         return asyncio.run(create_admin(args.username, args.email, password))
     except ValidationError as exc:
         for error in exc.errors(include_url=False):

@@ -46,8 +46,10 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
     db_echo: bool = False
 
-    # Tokens and passwords.
+    # Tokens and passwords. A token lives jwt_ttl_seconds; renewing it (GET or PUT /api/user
+    # hands back a new one) never reaches past token_max_age_seconds from the login.
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    token_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
@@ -55,12 +57,17 @@ class Settings(BaseSettings):
     # A hash that would wait longer than this (or than the request deadline, if shorter) is
     # refused at once with 503 and Retry-After.
     hash_queue_seconds: float = Field(default=3.0, ge=0, le=600)
+    # Hashes one client address may have running or queued at once: its share of the threads.
+    hash_queue_per_address: int = Field(default=2, ge=1, le=10_000)
 
     # Request limits. The deadline is enforced in the app (hypercorn has none); PostgreSQL's
     # statement_timeout must not outlast it.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=256)
     request_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    # A request body must arrive in full within this (408 past it); it is read before the
+    # request takes a database slot, and before its deadline starts.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
     # Serving behind a load balancer: how many proxies in front may set X-Forwarded-For/-Proto
     # (0 trusts none, so a client cannot spoof its address).
@@ -72,11 +79,18 @@ class Settings(BaseSettings):
 
     # Browser sign-in: the signed session cookie's lifetime.
     session_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=300)
-    # Login rate limits (page and API): failed attempts per account and per client address in
-    # one window; counted in Redis when REDIS_URL is set, else in each process's memory.
-    login_rate_limit_per_account: int = Field(default=5, ge=1)
+    # Login rate limits (page and API), failed attempts in one window: on one account from one
+    # client address; on one account from all addresses (a ceiling that does not hold
+    # addresses which signed in to it within login_known_address_seconds); from one address.
+    # Counted in Redis when REDIS_URL is set, else in each process's memory.
+    login_rate_limit_per_account_address: int = Field(default=5, ge=1)
+    login_rate_limit_per_account: int = Field(default=100, ge=1)
     login_rate_limit_per_address: int = Field(default=30, ge=1)
     login_rate_limit_window_seconds: int = Field(default=300, ge=1, le=86_400)
+    login_known_address_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # Registrations (POST /api/users) per client address in one window, counted like logins.
+    register_rate_limit_per_address: int = Field(default=20, ge=1)
+    register_rate_limit_window_seconds: int = Field(default=3600, ge=1, le=86_400)
     rate_limit_key_prefix: str = Field(default="conduit:", max_length=64)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -131,9 +145,12 @@ class TestingSettings(Settings):
     argon2_time_cost: int = 1
     argon2_memory_kib: int = 64
     argon2_parallelism: int = 1
-    # Tests log in often; the rate-limit tests set their own limits.
+    # Tests log in and register often, from one address; the limit tests set their own.
+    login_rate_limit_per_account_address: int = 10_000
     login_rate_limit_per_account: int = 10_000
     login_rate_limit_per_address: int = 10_000
+    register_rate_limit_per_address: int = 10_000
+    hash_queue_per_address: int = 10_000
     log_json: bool = False
     tags_cache_seconds: float = 0.0  # tests see each write at once; test_tags_cache turns it on
     validate_responses: bool = True

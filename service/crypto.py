@@ -48,6 +48,10 @@ class PasswordHasher:
     `queue_seconds` (queued hashes x the recent mean hash time / threads) it is refused at once
     with HashingBusy (503, Retry-After), instead of holding the client until its own timeout
     or the request deadline. The mean adapts to the machine and to the load.
+
+    It is shared fairly: one owner (the client address the `owner` hook names) has at most
+    `per_owner` hashes running or queued, so a client flooding registrations or logins fills
+    its own share and is refused (503), while the rest of the queue stays for everyone else.
     """
 
     def __init__(
@@ -58,9 +62,14 @@ class PasswordHasher:
         parallelism: int,
         threads: int,
         queue_seconds: float = math.inf,
+        per_owner: int | None = None,
     ) -> None:
         # Entered around each hash, e.g. to give back an admission slot while waiting.
         self.around: Callable[[], AbstractAsyncContextManager[None]] = nullcontext
+        # Who a hash is for (a client address); None: nobody in particular, no share applies.
+        self.owner: Callable[[], str | None] = lambda: None
+        self._per_owner = per_owner
+        self._pending_by_owner: dict[str, int] = {}
         self._argon2 = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
@@ -84,6 +93,7 @@ class PasswordHasher:
             threads=threads or settings.hash_threads,
             # Waiting past the deadline would end in a 503 anyway, only later.
             queue_seconds=min(settings.hash_queue_seconds, settings.request_timeout_seconds),
+            per_owner=settings.hash_queue_per_address,
         )
 
     async def hash(self, password: str) -> str:
@@ -100,8 +110,16 @@ class PasswordHasher:
         return (self._pending // self._threads + 1) * self._mean_seconds
 
     def check_capacity(self) -> None:
-        """HashingBusy when a hash submitted now would finish past the queue budget; callers
-        may ask before the work that leads to a hash, so a refusal costs next to nothing."""
+        """HashingBusy when a hash submitted now would finish past the queue budget, or when
+        its owner already has its share pending; callers may ask before the work that leads to
+        a hash, so a refusal costs next to nothing."""
+        owner = self.owner()
+        if (
+            owner is not None
+            and self._per_owner is not None
+            and self._pending_by_owner.get(owner, 0) >= self._per_owner
+        ):
+            raise HashingBusy(retry_after=math.ceil(self.expected_wait()))
         if self._pending >= self._threads:
             wait = self.expected_wait()
             if wait > self._queue_seconds:
@@ -109,7 +127,10 @@ class PasswordHasher:
 
     async def _run(self, work: Callable[..., T], *args: object) -> T:
         self.check_capacity()
+        owner = self.owner()
         self._pending += 1
+        if owner is not None:
+            self._pending_by_owner[owner] = self._pending_by_owner.get(owner, 0) + 1
         try:
             loop = asyncio.get_running_loop()
             async with self.around():
@@ -117,6 +138,10 @@ class PasswordHasher:
                 return await loop.run_in_executor(self._pool, self._timed, work, *args)
         finally:
             self._pending -= 1
+            if owner is not None:
+                left = self._pending_by_owner.pop(owner) - 1
+                if left:
+                    self._pending_by_owner[owner] = left
 
     def _timed(self, work: Callable[..., T], *args: object) -> T:
         started = time.perf_counter()
@@ -144,6 +169,11 @@ class PasswordHasher:
 class TokenClaims:
     user_id: int
     expires_at: datetime
+    # The user's credentials version when issued: a password change or "sign out
+    # everywhere" raises the user's, and every token with an older one stops working.
+    version: int
+    # When the user proved who they are (the login); renewals carry it over unchanged.
+    auth_time: datetime
 
 
 class InvalidToken(Exception):
@@ -157,7 +187,12 @@ class TokenCodec:
     of a small authenticated request, and clients send the same token many times; so the
     claims of tokens that verified are kept, a bounded number, oldest dropped first. Only
     verified tokens enter (a forged one is verified, and refused, every time) and expiry is
-    checked on every read, so the answer is the one a fresh decode would give.
+    checked on every read, so the answer is the one a fresh decode would give. Whether the
+    token's credentials version is still the user's is for the caller to check, against the
+    user row it loads on every request anyway.
+
+    A token lives `ttl_seconds`, and never past `max_age_seconds` after its `auth_time` (the
+    login it descends from): renewal cannot keep a stolen token alive for ever.
     """
 
     def __init__(
@@ -166,20 +201,34 @@ class TokenCodec:
         ttl_seconds: int,
         issuer: str = "conduit-service",
         remembered: int = 4096,
+        max_age_seconds: int | None = None,
     ) -> None:
         self._secret = secret
         self._ttl = timedelta(seconds=ttl_seconds)
+        self._max_age = timedelta(seconds=max_age_seconds or ttl_seconds)
         self._issuer = issuer
         self._remembered = remembered
         self._verified: dict[str, TokenClaims] = {}
 
-    def issue(self, user_id: int, now: datetime | None = None) -> str:
+    def issue(
+        self,
+        user_id: int,
+        now: datetime | None = None,
+        *,
+        version: int = 0,
+        auth_time: datetime | None = None,
+    ) -> str:
+        """A token for `user_id`; a renewal passes the `auth_time` of the token it replaces."""
         issued = now or datetime.now(UTC)
+        # Whole seconds, as JWT carries them: the cap below is the one read() enforces.
+        authenticated = (auth_time or issued).replace(microsecond=0)
         claims = {
             "sub": str(user_id),  # PyJWT rejects a non-string sub on decode
             "iat": issued,
-            "exp": issued + self._ttl,
+            "exp": min(issued + self._ttl, authenticated + self._max_age),
             "iss": self._issuer,
+            "ver": version,
+            "auth_time": int(authenticated.timestamp()),  # PyJWT converts only exp, iat, nbf
         }
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
 
@@ -190,8 +239,11 @@ class TokenCodec:
             if len(self._verified) >= self._remembered:
                 del self._verified[next(iter(self._verified))]
             self._verified[token] = claims
-        if claims.expires_at <= (now or datetime.now(UTC)):
+        moment = now or datetime.now(UTC)
+        if claims.expires_at <= moment:
             raise InvalidToken("Signature has expired")
+        if claims.auth_time + self._max_age <= moment:  # issued under a longer lifetime
+            raise InvalidToken("login too old")
         return claims
 
     def _decode(self, token: str) -> TokenClaims:
@@ -204,8 +256,16 @@ class TokenCodec:
                 options={"require": ["sub", "exp", "iat", "iss"]},
             )
             user_id = int(claims["sub"])
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            # Tokens from before these claims: version 0, authenticated when issued.
+            version = int(claims.get("ver", 0))
+            auth_time = datetime.fromtimestamp(int(claims.get("auth_time", claims["iat"])), UTC)
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError, OSError) as exc:
             raise InvalidToken(str(exc)) from exc
         if user_id < 1:
             raise InvalidToken("bad subject")
-        return TokenClaims(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+        return TokenClaims(
+            user_id=user_id,
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            version=version,
+            auth_time=auth_time,
+        )

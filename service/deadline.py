@@ -4,6 +4,11 @@ The view (with its auth decorators and every query it awaits) runs under `asynci
 past the deadline it is cancelled and the request is answered 503 with `Retry-After` through
 the usual error path, so `after_request` rolls the request's session back and teardown closes
 it. PostgreSQL's statement_timeout (never longer, see config) stops the query server-side too.
+
+The body is read in full before the request queues for an admission slot and before its
+deadline starts: a client that sends its body slowly (or stops halfway) holds a coroutine,
+never one of the pool's connections. Reading it is bounded by BODY_TIMEOUT_SECONDS (Quart's
+BODY_TIMEOUT: 408 past it).
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ class DeadlineQuart(Quart):
     async def dispatch_request(self, request_context: RequestContext | None = None) -> Any:
         seconds: float = self.config["REQUEST_TIMEOUT_SECONDS"]
         admission: Admission | None = self.extensions.get("admission")
-        blueprint = (request_context or request_ctx).request.blueprint
+        request = (request_context or request_ctx).request
+        blueprint = request.blueprint
+        if request.routing_exception is None and (
+            request.content_length or "Transfer-Encoding" in request.headers
+        ):
+            # Kept for the view (cache=True); 408 past BODY_TIMEOUT, 413 past the size limit.
+            await request.get_data(cache=True)
         try:
             async with asyncio.timeout(seconds):
                 if admission is None or blueprint in UNQUEUED_BLUEPRINTS:

@@ -99,6 +99,10 @@ class LoginRateLimited(TooManyRequests):
     message = "too many attempts, try again later"
 
 
+class RegistrationRateLimited(TooManyRequests):
+    """More registrations from one client address than REGISTER_RATE_LIMIT_PER_ADDRESS."""
+
+
 class UsernameTaken(Conflict):
     key = "username"
 

@@ -1,5 +1,6 @@
-"""Fixed-window counters for login attempts: in Redis when REDIS_URL is set (shared by every
-worker and instance), in process memory otherwise (per worker: fine for one instance).
+"""Fixed-window counters for login and registration attempts: in Redis when REDIS_URL is set
+(shared by every worker and instance), in process memory otherwise (per worker: fine for one
+instance).
 
 Attempts are counted before the password is checked, atomically, so a burst of parallel
 guesses cannot slip past the limit: Redis increments and sets the expiry in one Lua call (not
@@ -43,6 +44,8 @@ class Counters(Protocol):
     async def hit(self, key: str, window: int) -> Hit: ...
     async def forget(self, key: str) -> None: ...
     async def give_back(self, key: str) -> None: ...
+    async def remember(self, key: str, seconds: int) -> None: ...
+    async def seen(self, key: str) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -71,6 +74,16 @@ class MemoryCounters:
         ends, count = self._windows.get(key, (0.0, 0))
         if count > 0:
             self._windows[key] = (ends, count - 1)
+
+    async def remember(self, key: str, seconds: int) -> None:
+        now = time.monotonic()
+        if key not in self._windows and len(self._windows) >= self._max_keys:
+            self._prune(now)
+        self._windows[key] = (now + seconds, 1)
+
+    async def seen(self, key: str) -> bool:
+        ends, count = self._windows.get(key, (0.0, 0))
+        return count > 0 and ends > time.monotonic()
 
     async def close(self) -> None:
         self._windows.clear()
@@ -117,14 +130,43 @@ class RedisCounters:
             log.warning("rate limit store unavailable: %s", exc)
         await self._fallback.give_back(key)
 
+    async def remember(self, key: str, seconds: int) -> None:
+        await self._fallback.remember(key, seconds)
+        try:
+            await self._redis.set(self._prefix + key, 1, ex=seconds)
+        except Exception as exc:
+            log.warning("rate limit store unavailable: %s", exc)
+
+    async def seen(self, key: str) -> bool:
+        try:
+            return bool(await self._redis.exists(self._prefix + key))
+        except Exception as exc:
+            log.warning("rate limit store unavailable, using memory: %s", exc)
+            return await self._fallback.seen(key)
+
     async def close(self) -> None:
         await self._redis.aclose()
 
 
+def _digest(*parts: str) -> str:
+    # Hashed: the store never holds email addresses, and keys have a fixed length.
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _email(email: str) -> str:
+    return email.strip().lower()
+
+
 def account_key(email: str) -> str:
-    # Hashed: the store never holds addresses, and keys have a fixed length.
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return f"login:account:{digest}"
+    return f"login:account:{_digest(_email(email))}"
+
+
+def pair_key(email: str, address: str | None) -> str:
+    return f"login:pair:{_digest(_email(email), address or 'unknown')}"
+
+
+def known_key(email: str, address: str | None) -> str:
+    return f"login:known:{_digest(_email(email), address or 'unknown')}"
 
 
 def address_key(address: str | None) -> str:
@@ -133,32 +175,75 @@ def address_key(address: str | None) -> str:
 
 @dataclass
 class LoginLimiter:
-    """At most `per_account` failed attempts on one account and `per_address` from one client
-    address per window. Every attempt counts up front; a successful login takes its attempt
-    back from the address and clears the account's count, so only failures add up."""
+    """Failed login attempts per window: at most `per_account_address` on one account from one
+    client address, `per_address` from one address on any accounts, and `per_account` on one
+    account from all addresses together.
+
+    The first limit slows a guesser down without touching the owner elsewhere; the last is a
+    ceiling for guessers spread over many addresses, and it does not hold an address the
+    account signed in from within `known_for` seconds, so strangers cannot keep the owner out
+    of their account from where they usually sign in. Every attempt counts up front (a burst
+    of parallel guesses cannot slip past); a success takes its attempt back and clears the
+    (account, address) count, so only failures add up.
+    """
 
     counters: Counters
+    per_account_address: int
     per_account: int
     per_address: int
     window: int
+    known_for: int
 
     async def attempt(self, email: str, address: str | None) -> int:
         """0 when the attempt may go ahead, else the seconds to wait (Retry-After)."""
-        by_account = await self.counters.hit(account_key(email), self.window)
+        by_pair = await self.counters.hit(pair_key(email, address), self.window)
         by_address = await self.counters.hit(address_key(address), self.window)
+        by_account = await self.counters.hit(account_key(email), self.window)
         waits = [
             hit.retry_after
-            for hit, limit in ((by_account, self.per_account), (by_address, self.per_address))
+            for hit, limit in ((by_pair, self.per_account_address), (by_address, self.per_address))
             if hit.count > limit
         ]
+        if by_account.count > self.per_account and not await self.counters.seen(
+            known_key(email, address)
+        ):
+            waits.append(by_account.retry_after)
         return max(waits, default=0)
 
     async def withdrawn(self, email: str, address: str | None) -> None:
         """An attempt refused before its password was checked (the server was busy) takes
         its count back: it was not a failure."""
-        await self.counters.give_back(account_key(email))
+        await self.counters.give_back(pair_key(email, address))
         await self.counters.give_back(address_key(address))
+        await self.counters.give_back(account_key(email))
 
     async def succeeded(self, email: str, address: str | None) -> None:
-        await self.counters.forget(account_key(email))
+        # The account's count is not cleared: the owner signing in must not hand a guesser
+        # elsewhere a fresh ceiling.
+        await self.counters.forget(pair_key(email, address))
         await self.counters.give_back(address_key(address))
+        await self.counters.give_back(account_key(email))
+        await self.counters.remember(known_key(email, address), self.known_for)
+
+
+def registration_key(address: str | None) -> str:
+    return f"register:address:{address or 'unknown'}"
+
+
+@dataclass
+class RegistrationLimiter:
+    """At most `per_address` registration attempts from one client address per window,
+    refused ones (a taken name) included: each costs a query, and a new account a hash."""
+
+    counters: Counters
+    per_address: int
+    window: int
+
+    async def attempt(self, address: str | None) -> int:
+        """0 when the attempt may go ahead, else the seconds to wait (Retry-After)."""
+        hit = await self.counters.hit(registration_key(address), self.window)
+        return hit.retry_after if hit.count > self.per_address else 0
+
+    async def withdrawn(self, address: str | None) -> None:
+        """Refused because the server was busy: not counted."""
+        await self.counters.give_back(registration_key(address))

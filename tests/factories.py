@@ -56,7 +56,7 @@ class UserFactory:
         email = email or f"{username.lower()}@example.com"
         database = self.app.extensions["db"]
         security = self.app.extensions["security"]
-        async with database.sessionmaker() as session, session.begin():
+        async with database.sessionmaker() as session:
             user = await user_service.register(
                 session,
                 security.hasher,
@@ -66,7 +66,8 @@ class UserFactory:
                 role=role,
             )
             user.bio, user.image = bio, image
-        token = security.tokens.issue(user.id)
+            await session.commit()
+        token = security.tokens.issue(user.id, version=user.credentials_version)
         return MadeUser(user, token, password, {"Authorization": f"Token {token}"})
 
     async def admin(self, **overrides: object) -> MadeUser:

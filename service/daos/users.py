@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from service.errors import EmailTaken, UsernameTaken
 from service.models import MAX_ID, User
@@ -32,6 +33,33 @@ class UserDAO:
 
     async def get_by_username_key(self, session: AsyncSession, username_key: str) -> User | None:
         return await session.scalar(select(User).where(User.username_key == username_key))
+
+    async def find_taken(
+        self, session: AsyncSession, *, username_key: str, email: str
+    ) -> tuple[bool, bool]:
+        """Whether the username key and the email are in use: one statement."""
+        rows = await session.execute(
+            select(User.username_key, User.email).where(
+                or_(User.username_key == username_key, User.email == email)
+            )
+        )
+        found = rows.all()
+        return (
+            any(row.username_key == username_key for row in found),
+            any(row.email == email for row in found),
+        )
+
+    async def raise_credentials_version(self, session: AsyncSession, user: User) -> None:
+        """One more than the stored version, in the statement: concurrent changes never
+        hand out the same version twice."""
+        version = await session.scalar(
+            update(User)
+            .where(User.id == user.id)
+            .values(credentials_version=User.credentials_version + 1)
+            .returning(User.credentials_version)
+            .execution_options(synchronize_session=False)
+        )
+        set_committed_value(user, "credentials_version", version)
 
     async def add(self, session: AsyncSession, user: User) -> User:
         """Insert; UsernameTaken or EmailTaken when a unique key clashes."""

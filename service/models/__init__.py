@@ -3,7 +3,7 @@
 from service.models.article import SLUG_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
 from service.models.social import Counter, Favorite, Follow
-from service.models.user import Role, User
+from service.models.user import BrowserSession, Role, User
 from service.models.views import ArticleView, CommentView, ProfileView
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ArticleTag",
     "ArticleView",
     "Base",
+    "BrowserSession",
     "Comment",
     "CommentView",
     "Counter",

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.models.base import Base, TimestampMixin
+from service.models.base import Base, TimestampMixin, utcnow
 
 
 class Role(enum.StrEnum):
@@ -27,7 +28,23 @@ class User(TimestampMixin, Base):
     bio: Mapped[str | None] = mapped_column(Text, default=None)
     image: Mapped[str | None] = mapped_column(String(2048), default=None)
     role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
+    # Raised by a password change and by "sign out everywhere": tokens carry the version they
+    # were issued under and stop working once it is no longer the user's.
+    credentials_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+class BrowserSession(Base):
+    """A sign-in from the login page. The cookie carries a random secret; the row, keyed by
+    its SHA-256, is what makes the cookie worth anything: sign-out deletes it."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex SHA-256 of the secret
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Fixed at sign-in: the cookie's lifetime is absolute, however often it is refreshed.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -90,7 +90,7 @@ async def login_submit() -> Response:
         response = await _login_form(status=exc.status, error=error, email=email, next_=next_)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    security.sign_in(user)
+    await security.sign_in(user)
     return redirect(safe_next(next_), 303)  # type: ignore[return-value]
 
 
@@ -107,5 +107,16 @@ async def account() -> Response:
 async def logout() -> Response:
     form = await request.form
     security.check_csrf(form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER))
-    security.sign_out()
+    await security.sign_out()  # the session ends on the server: a copied cookie is worthless
+    return redirect("/login", 303)  # type: ignore[return-value]
+
+
+@bp.post("/logout-all")
+async def logout_everywhere() -> Response:
+    """The account page's "sign out everywhere": every session and token of the account."""
+    form = await request.form
+    security.check_csrf(form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER))
+    user = await security.session_user()
+    if user is not None:
+        await security.sign_out_everywhere(user)
     return redirect("/login", 303)  # type: ignore[return-value]

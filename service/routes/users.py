@@ -34,13 +34,7 @@ USER_ID = "<id:user_id>"
 @responds(UserResponse, 201)
 async def register(data: NewUserBody) -> JSON:
     new = data.user
-    user = await user_service.register(
-        db.session(),
-        security.hasher(),
-        username=new.username,
-        email=new.email,
-        password=new.password,
-    )
+    user = await security.register(new.username, new.email, new.password)
     return user_response(user, security.issue_token(user))
 
 
@@ -59,7 +53,7 @@ async def login(data: LoginBody) -> JSON:
 @responds(UserResponse)
 async def current() -> JSON:
     user = security.current_user()
-    return user_response(user, security.issue_token(user))
+    return user_response(user, security.renew_token(user))
 
 
 @bp.put("/user")
@@ -72,7 +66,21 @@ async def update_current(data: UserChangesBody) -> JSON:
     updated = await user_service.update(
         db.session(), security.hasher(), user, user, data.user.changes()
     )
-    return user_response(updated, security.issue_token(updated))
+    # After a password change the caller's token is one of those revoked: this one replaces it.
+    return user_response(updated, security.renew_token(updated))
+
+
+@bp.post("/user/logout-all")
+@tag(["accounts"])
+@security.require_user
+async def logout_all() -> tuple[str, int]:
+    """Sign out everywhere.
+
+    Every token and browser session of the caller stops working, the one this request used
+    included (204). Log in again for a new token. With the session cookie, send the CSRF token.
+    """
+    await security.sign_out_everywhere(security.current_user())
+    return "", 204
 
 
 @bp.get("/users")

@@ -9,8 +9,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.crypto import PasswordHasher
+from service.daos.browser_sessions import browser_session_dao
 from service.daos.users import user_dao
-from service.errors import BadCredentials, Forbidden, Invalid, UserForbidden, UserNotFound
+from service.errors import (
+    BadCredentials,
+    EmailTaken,
+    Forbidden,
+    Invalid,
+    UserForbidden,
+    UsernameTaken,
+    UserNotFound,
+)
 from service.models import Role, User
 
 REQUIRED_ON_UPDATE = ("username", "email", "password")
@@ -34,11 +43,25 @@ async def register(
     password: str,
     role: Role = Role.USER,
 ) -> User:
-    """Create an account; UsernameTaken or EmailTaken (409) when either is in use, in any case."""
+    """Create an account; UsernameTaken or EmailTaken (409) when either is in use, in any case.
+
+    Both are looked up before the password is hashed, so a refused registration costs one
+    query, not an argon2 hash; between concurrent registrations of one name the unique
+    constraints still decide (the insert raises the same errors)."""
+    key, address = username_key(username), normalize_email(email)
+    hasher.check_capacity()  # shed a burst before its query
+    name_taken, email_taken = await user_dao.find_taken(session, username_key=key, email=address)
+    if name_taken:
+        raise UsernameTaken()
+    if email_taken:
+        raise EmailTaken()
+    # End the read before the hash, as a login does: no connection (and on SQLite no write
+    # lock) is held while the hashing threads are busy. Nothing was written.
+    await session.commit()
     user = User(
         username=username,
-        username_key=username_key(username),
-        email=normalize_email(email),
+        username_key=key,
+        email=address,
         password_hash=await hasher.hash(password),
         role=role.value,
     )
@@ -105,7 +128,17 @@ async def update(
     for name in ("bio", "image"):
         if name in changes:
             values[name] = changes[name]
-    return await user_dao.update(session, target, values)
+    updated = await user_dao.update(session, target, values)
+    if "password" in changes:  # whoever knew the old one keeps nothing it opened
+        await revoke_credentials(session, updated)
+    return updated
+
+
+async def revoke_credentials(session: AsyncSession, user: User) -> None:
+    """End every token and browser session `user` has: after a password change (or reset),
+    and for "sign out everywhere". Tokens issued afterwards carry the new version."""
+    await user_dao.raise_credentials_version(session, user)
+    await browser_session_dao.delete_for_user(session, user.id)
 
 
 async def update_by_id(

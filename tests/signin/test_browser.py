@@ -112,7 +112,7 @@ async def test_sign_in_flow_in_chromium(tmp_path, settings, engine, app):
                     assert page.url == server.url + "/account"
 
                     # Signing out for real.
-                    await page.get_by_role("button", name="Sign out").click()
+                    await page.get_by_role("button", name="Sign out", exact=True).click()
                     await page.wait_for_url(server.url + "/login")
                     await page.goto(server.url + "/account")
                     assert page.url == server.url + "/login?next=/account"

@@ -1,0 +1,58 @@
+"""The browser session: a signed cookie set by the login page, backed by a row on the server.
+
+The cookie holds a random secret (and the CSRF token); the `browser_sessions` row keyed by
+its digest is what signs the browser in. Sign-out deletes the row, so a copy of the cookie
+is worth nothing afterwards; a password change or "sign out everywhere" deletes all of the
+user's rows. The row's expiry is fixed at sign-in (SESSION_MAX_AGE_SECONDS): refreshing the
+cookie never extends it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from quart import g, session
+
+from service import db
+from service.models import User
+from service.security.state import state
+from service.services import browser_sessions
+from service.services import users as user_service
+
+SESSION_COOKIE = "conduit_session"
+
+
+async def sign_in(user: User) -> None:
+    """A fresh session for `user`: old contents and CSRF token are dropped (no fixation), and
+    the session this browser had before ends on the server."""
+    await sign_out()
+    secret = await browser_sessions.start(db.session(), user, state().session_max_age_seconds)
+    session["sid"] = secret
+    session["csrf"] = secrets.token_urlsafe(32)
+    session.permanent = True
+
+
+async def sign_out() -> None:
+    secret = session.get("sid")
+    if isinstance(secret, str):
+        await browser_sessions.end(db.session(), secret)
+    session.clear()
+
+
+async def sign_out_everywhere(user: User) -> None:
+    """End every token and browser session of `user`, this browser's included."""
+    await user_service.revoke_credentials(db.session(), user)
+    session.clear()
+
+
+async def session_user() -> User | None:
+    """The user signed in through the login page, while the session stands on the server."""
+    secret = session.get("sid")
+    if not isinstance(secret, str):
+        return None
+    found = await browser_sessions.user_for(db.session(), secret)
+    if found is None:
+        session.clear()  # signed out elsewhere, expired, password changed, account deleted
+        return None
+    user, g.auth_time = found
+    return user

@@ -1,0 +1,28 @@
+"""The app's security objects (hasher, token codec, limiters), shared by this package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import current_app
+
+from service.crypto import PasswordHasher, TokenCodec
+from service.ratelimit import LoginLimiter, RegistrationLimiter
+
+
+@dataclass
+class Security:
+    hasher: PasswordHasher
+    tokens: TokenCodec
+    limiter: LoginLimiter
+    registrations: RegistrationLimiter
+    session_max_age_seconds: int
+
+
+def state() -> Security:
+    sec: Security = current_app.extensions["security"]
+    return sec
+
+
+def hasher() -> PasswordHasher:
+    return state().hasher
