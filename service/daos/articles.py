@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy import (
@@ -38,6 +38,10 @@ from service.models import (
     Tag,
     User,
 )
+
+
+# How a writer holds an article's row: to change its columns or tags, or to delete it.
+Lock = Literal["edit", "delete"]
 
 
 class SlugTaken(Exception):
@@ -249,8 +253,16 @@ class ArticleDAO:
             return None
         return _view(row, _names(row.tag_names), with_body=True)
 
-    async def get_by_slug(self, session: AsyncSession, slug: str) -> Article | None:
-        return await session.scalar(select(Article).where(Article.slug == slug))
+    async def get_by_slug(
+        self, session: AsyncSession, slug: str, *, lock: Lock | None = None
+    ) -> Article | None:
+        """The article; `lock` holds its row until commit (PostgreSQL), so writers to one article
+        take turns and each reads what the previous one left: "edit" still lets comments and
+        favourites reference it, "delete" does not. SQLite's writers take turns anyway."""
+        stmt = select(Article).where(Article.slug == slug)
+        if lock is not None:
+            stmt = stmt.with_for_update(key_share=lock == "edit")
+        return await session.scalar(stmt)
 
     async def id_by_slug(self, session: AsyncSession, slug: str) -> int | None:
         return await session.scalar(select(Article.id).where(Article.slug == slug))
@@ -283,12 +295,15 @@ class ArticleDAO:
                 raise SlugTaken() from exc
             raise
 
-    async def delete(self, session: AsyncSession, article_id: int) -> None:
-        """Delete with its comments, favourites and tag links (cascades), keeping counts right."""
-        await tag_dao.uncount_article(session, article_id)
+    async def delete(self, session: AsyncSession, article_id: int) -> bool:
+        """Delete with its comments, favourites and tag links, keeping counts right; False when
+        there was no such article (another request deleted it first): nothing is counted."""
+        await tag_dao.unlink_all(session, article_id)
         result = await session.execute(delete(Article).where(Article.id == article_id))
-        if result.rowcount:  # type: ignore[attr-defined]
-            await counter_dao.add(session, ARTICLES, -1)
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        await counter_dao.add(session, ARTICLES, -1)
+        return True
 
     # Favourites: the row and the article's count change together, and only when the row did.
 

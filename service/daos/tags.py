@@ -32,38 +32,47 @@ class TagDAO:
         )
         return set(rows)
 
+    # Links and counts: a tag's count moves by the links an INSERT or DELETE really added or
+    # removed (RETURNING), never by what an earlier read expected, so a concurrent writer that
+    # got there first cannot make a count drift.
+
     async def link(
         self, session: AsyncSession, article_id: int, created_at: datetime, tag_ids: Collection[int]
     ) -> None:
         if not tag_ids:
             return
-        await session.execute(
-            insert(session, ArticleTag).values(
+        added = await session.execute(
+            insert(session, ArticleTag)
+            .values(
                 [{"article_id": article_id, "tag_id": t, "created_at": created_at} for t in tag_ids]
             )
+            .on_conflict_do_nothing()
+            .returning(ArticleTag.tag_id)
         )
-        await self._count(session, tag_ids, +1)
+        await self._count(session, added.scalars().all(), +1)
 
     async def unlink(
         self, session: AsyncSession, article_id: int, tag_ids: Collection[int]
     ) -> None:
         if not tag_ids:
             return
-        await session.execute(
-            delete(ArticleTag).where(
-                ArticleTag.article_id == article_id, ArticleTag.tag_id.in_(tag_ids)
-            )
+        removed = await session.execute(
+            delete(ArticleTag)
+            .where(ArticleTag.article_id == article_id, ArticleTag.tag_id.in_(tag_ids))
+            .returning(ArticleTag.tag_id)
         )
-        await self._count(session, tag_ids, -1)
+        await self._count(session, removed.scalars().all(), -1)
 
-    async def uncount_article(self, session: AsyncSession, article_id: int) -> None:
-        """Before an article goes (its links go by cascade): its tags lose one article each."""
-        of_article = select(ArticleTag.tag_id).where(ArticleTag.article_id == article_id)
-        await session.execute(
-            update(Tag).where(Tag.id.in_(of_article)).values(articles_count=Tag.articles_count - 1)
+    async def unlink_all(self, session: AsyncSession, article_id: int) -> None:
+        """Before an article goes: its links, and one article less for each of their tags."""
+        removed = await session.execute(
+            delete(ArticleTag).where(ArticleTag.article_id == article_id).returning(ArticleTag.tag_id)
         )
+        await self._count(session, removed.scalars().all(), -1)
 
     async def _count(self, session: AsyncSession, tag_ids: Collection[int], delta: int) -> None:
+        if not tag_ids:
+            return
         await session.execute(
             update(Tag).where(Tag.id.in_(tag_ids)).values(articles_count=Tag.articles_count + delta)
         )

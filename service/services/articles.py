@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.daos.articles import ArticleFilter, SlugTaken, article_dao
+from service.daos.articles import ArticleFilter, Lock, SlugTaken, article_dao
 from service.daos.tags import tag_dao
 from service.errors import ArticleForbidden, ArticleNotFound, Invalid
 from service.models import Article, ArticleView, ProfileView, User
@@ -112,8 +112,9 @@ async def create(
     )
 
 
-async def _own(session: AsyncSession, actor: User, slug: str) -> Article:
-    article = await article_dao.get_by_slug(session, slug)
+async def _own(session: AsyncSession, actor: User, slug: str, lock: Lock) -> Article:
+    """The actor's article, its row held until commit; ArticleNotFound, ArticleForbidden."""
+    article = await article_dao.get_by_slug(session, slug, lock=lock)
     if article is None:
         raise ArticleNotFound()
     if article.author_id != actor.id:
@@ -125,7 +126,7 @@ async def update(
     session: AsyncSession, actor: User, slug: str, changes: dict[str, Any]
 ) -> ArticleView:
     """Change fields and tags; a new title gives a new slug (the old one then answers 404)."""
-    article = await _own(session, actor, slug)
+    article = await _own(session, actor, slug, "edit")
     for name in (*REQUIRED, "tag_list"):
         if name in changes and changes[name] is None:
             raise Invalid("tagList" if name == "tag_list" else name, "can't be blank")
@@ -162,8 +163,9 @@ async def _retag(session: AsyncSession, article: Article, names: list[str]) -> N
 
 
 async def delete(session: AsyncSession, actor: User, slug: str) -> None:
-    article = await _own(session, actor, slug)
-    await article_dao.delete(session, article.id)
+    article = await _own(session, actor, slug, "delete")
+    if not await article_dao.delete(session, article.id):
+        raise ArticleNotFound()
 
 
 async def _article_id(session: AsyncSession, slug: str) -> int:
