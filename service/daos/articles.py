@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased
 
 from service.daos.counters import ARTICLES, counter_dao
 from service.daos.dialect import insert
-from service.daos.queries import dialect_name, fetch_all, fetch_one
+from service.daos.queries import can_hold, dialect_name, fetch_all, fetch_one
 from service.daos.tags import tag_dao
 from service.models import (
     Article,
@@ -244,6 +244,8 @@ class ArticleDAO:
         slug: str | None = None,
     ) -> ArticleView | None:
         """One article, by id or slug, as the API shows it (body and tags included): one query."""
+        if slug is not None and not can_hold(slug):
+            return None
         statement = _one_statement(article_id is None, viewer_id is not None, dialect_name(session))
         params: dict[str, Any] = {"id": article_id} if article_id is not None else {"slug": slug}
         if viewer_id is not None:
@@ -259,12 +261,16 @@ class ArticleDAO:
         """The article; `lock` holds its row until commit (PostgreSQL), so writers to one article
         take turns and each reads what the previous one left: "edit" still lets comments and
         favourites reference it, "delete" does not. SQLite's writers take turns anyway."""
+        if not can_hold(slug):
+            return None
         stmt = select(Article).where(Article.slug == slug)
         if lock is not None:
             stmt = stmt.with_for_update(key_share=lock == "edit")
         return await session.scalar(stmt)
 
     async def id_by_slug(self, session: AsyncSession, slug: str) -> int | None:
+        if not can_hold(slug):
+            return None
         return await session.scalar(select(Article.id).where(Article.slug == slug))
 
     async def add(self, session: AsyncSession, article: Article) -> Article:
