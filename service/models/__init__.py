@@ -3,12 +3,13 @@
 from service.models.article import SLUG_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
 from service.models.social import Counter, Favorite, Follow
-from service.models.user import Role, User
+from service.models.user import USERNAME_KEY_MAX, Role, User
 from service.models.views import ArticleView, CommentView, ProfileView
 
 __all__ = [
     "MAX_ID",
     "SLUG_MAX",
+    "USERNAME_KEY_MAX",
     "Article",
     "ArticleTag",
     "ArticleView",

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.crypto import PasswordHasher
 from service.daos.users import user_dao
 from service.errors import BadCredentials, Forbidden, Invalid, UserForbidden, UserNotFound
-from service.models import Role, User
+from service.models import USERNAME_KEY_MAX, Role, User
 
 REQUIRED_ON_UPDATE = ("username", "email", "password")
 
@@ -19,6 +19,17 @@ REQUIRED_ON_UPDATE = ("username", "email", "password")
 def username_key(username: str) -> str:
     """The case-insensitive identity of a username (kept as typed for display)."""
     return unicodedata.normalize("NFKC", username).casefold()
+
+
+def _new_username_key(username: str) -> str:
+    """The key of a username being stored; Invalid when it is longer than the key column (a
+    name within 64 characters can fold to more), checked before any password is hashed."""
+    key = username_key(username)
+    if len(key) > USERNAME_KEY_MAX:
+        raise Invalid(
+            "username", f"is too long (maximum is {USERNAME_KEY_MAX} characters once case-folded)"
+        )
+    return key
 
 
 def normalize_email(email: str) -> str:
@@ -35,9 +46,10 @@ async def register(
     role: Role = Role.USER,
 ) -> User:
     """Create an account; UsernameTaken or EmailTaken (409) when either is in use, in any case."""
+    key = _new_username_key(username)
     user = User(
         username=username,
-        username_key=username_key(username),
+        username_key=key,
         email=normalize_email(email),
         password_hash=await hasher.hash(password),
         role=role.value,
@@ -97,7 +109,7 @@ async def update(
         values["role"] = Role(changes["role"]).value
     if "username" in changes:
         values["username"] = changes["username"]
-        values["username_key"] = username_key(changes["username"])
+        values["username_key"] = _new_username_key(changes["username"])
     if "email" in changes:
         values["email"] = normalize_email(changes["email"])
     if "password" in changes:
