@@ -150,6 +150,10 @@ class InvalidToken(Exception):
     """The token is malformed, forged, expired or not ours."""
 
 
+class ExpiredToken(InvalidToken):
+    """The token is ours and was valid, but its time is up."""
+
+
 class TokenCodec:
     """Issues and reads the API's JWTs.
 
@@ -186,26 +190,40 @@ class TokenCodec:
     def read(self, token: str, now: datetime | None = None) -> TokenClaims:
         claims = self._verified.get(token)
         if claims is None:
-            claims = self._decode(token)
+            claims = self._decode(token, now or datetime.now(UTC))
             if len(self._verified) >= self._remembered:
                 del self._verified[next(iter(self._verified))]
             self._verified[token] = claims
         if claims.expires_at <= (now or datetime.now(UTC)):
-            raise InvalidToken("Signature has expired")
+            raise ExpiredToken("Signature has expired")
         return claims
 
-    def _decode(self, token: str) -> TokenClaims:
+    def _decode(self, token: str, now: datetime) -> TokenClaims:
         try:
             claims = jwt.decode(
                 token,
                 self._secret,
                 algorithms=[JWT_ALGORITHM],
                 issuer=self._issuer,
-                options={"require": ["sub", "exp", "iat", "iss"]},
+                # Expiry is checked below, once the claims are known to be of our kinds.
+                options={"require": ["sub", "exp", "iat", "iss"], "verify_exp": False},
             )
-            user_id = int(claims["sub"])
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # PyJWT raises TypeError for some
             raise InvalidToken(str(exc)) from exc
+        sub, exp, iat = claims["sub"], claims["exp"], claims["iat"]
+        # Only claims of the kinds `issue` writes: PyJWT lets through any value int() takes
+        # ("9999999999", 1e20, true), which no datetime or user id can be made of.
+        if not (isinstance(sub, str) and sub.isascii() and sub.isdigit()):
+            raise InvalidToken("sub is not a user id")
+        if type(exp) is not int or type(iat) is not int:
+            raise InvalidToken("exp and iat must be integers")
+        try:
+            expires_at = datetime.fromtimestamp(exp, UTC)
+        except (OverflowError, ValueError, OSError) as exc:
+            raise InvalidToken("exp is out of range") from exc
+        if expires_at <= now:
+            raise ExpiredToken("Signature has expired")
+        user_id = int(sub)
         if user_id < 1:
             raise InvalidToken("bad subject")
-        return TokenClaims(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+        return TokenClaims(user_id=user_id, expires_at=expires_at)

@@ -24,12 +24,13 @@ from quart_schema import security_scheme
 
 from service import db
 from service.config import Settings
-from service.crypto import InvalidToken, PasswordHasher, TokenCodec
+from service.crypto import ExpiredToken, InvalidToken, PasswordHasher, TokenCodec
 from service.errors import (
     BadCredentials,
     CsrfFailed,
     HashingBusy,
     LoginRateLimited,
+    TokenExpired,
     TokenInvalid,
     TokenMissing,
     UserForbidden,
@@ -206,6 +207,8 @@ async def _credentials_user() -> User | None:
         return user
     try:
         claims = _security().tokens.read(token)
+    except ExpiredToken:
+        raise TokenExpired() from None
     except InvalidToken:
         raise TokenInvalid() from None
     user = await user_service.get_by_id(db.session(), claims.user_id)
