@@ -39,7 +39,6 @@ from service.models import (
     User,
 )
 
-
 # How a writer holds an article's row: to change its columns or tags, or to delete it.
 Lock = Literal["edit", "delete"]
 

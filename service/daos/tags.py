@@ -66,7 +66,9 @@ class TagDAO:
     async def unlink_all(self, session: AsyncSession, article_id: int) -> None:
         """Before an article goes: its links, and one article less for each of their tags."""
         removed = await session.execute(
-            delete(ArticleTag).where(ArticleTag.article_id == article_id).returning(ArticleTag.tag_id)
+            delete(ArticleTag)
+            .where(ArticleTag.article_id == article_id)
+            .returning(ArticleTag.tag_id)
         )
         await self._count(session, removed.scalars().all(), -1)
 

@@ -7,7 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models.base import Base, TimestampMixin
 
-
 # The case-folded key may be longer than the name (NFKC spells some characters with many).
 USERNAME_KEY_MAX = 256
 
