@@ -12,7 +12,7 @@ from service.daos.tags import tag_dao
 from service.errors import ArticleForbidden, ArticleNotFound, Invalid
 from service.models import Article, ArticleView, ProfileView, User
 from service.models.base import utcnow
-from service.services.slugs import slugify, with_suffix
+from service.services import slugs
 from service.services.users import username_key
 
 SLUG_ATTEMPTS = 5
@@ -75,11 +75,11 @@ async def create(
     tags: Iterable[str],
 ) -> ArticleView:
     names = normalize_tags(tags)
-    base = slugify(title)
+    base = slugs.slugify(title)
     article = None
     for attempt in range(SLUG_ATTEMPTS):
         candidate = Article(
-            slug=base if attempt == 0 else with_suffix(base),
+            slug=slugs.candidate(base, attempt),
             title=title,
             description=description,
             body=body,
@@ -144,9 +144,9 @@ async def update(
 async def _update_with_new_slug(
     session: AsyncSession, article: Article, values: dict[str, Any]
 ) -> None:
-    base = slugify(values["title"])
+    base = slugs.slugify(values["title"])
     for attempt in range(SLUG_ATTEMPTS):
-        slug = base if attempt == 0 else with_suffix(base)
+        slug = slugs.candidate(base, attempt)
         try:
             await article_dao.update(session, article, {**values, "slug": slug})
             return
