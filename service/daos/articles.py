@@ -51,7 +51,7 @@ class SlugTaken(Exception):
 class ArticleFilter:
     """GET /api/articles and the feed: every filter that is set applies (AND)."""
 
-    tag: str | None = None
+    tag_key: str | None = None  # case-folded tag name
     author_key: str | None = None  # case-folded username
     favorited_by_key: str | None = None
     feed_of: int | None = None  # a user id: articles by the authors this user follows
@@ -121,9 +121,9 @@ def _matching(filters: frozenset[str]) -> tuple[FromClause, list[Any], list[Any]
     source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
     order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
     where: list[Any] = []
-    if "tag" in filters:
+    if "tag_key" in filters:
         source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
-        tag_id = select(Tag.id).where(Tag.name == bindparam("tag")).scalar_subquery()
+        tag_id = select(Tag.id).where(Tag.name_key == bindparam("tag_key")).scalar_subquery()
         where.append(ArticleTag.tag_id == tag_id)
         order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
     if "author_key" in filters:
@@ -150,10 +150,10 @@ def _total(filters: frozenset[str], source: FromClause, where: list[Any]) -> Sel
     """The number of matches; kept counts answer the common cases without a scan."""
     if not filters:
         return select(counter_dao.value_of(ARTICLES))
-    if filters == {"tag"}:
+    if filters == {"tag_key"}:
         return select(
             select(func.coalesce(func.max(Tag.articles_count), 0))
-            .where(Tag.name == bindparam("tag"))
+            .where(Tag.name_key == bindparam("tag_key"))
             .scalar_subquery()
         )
     return select(func.count()).select_from(source).where(*where)

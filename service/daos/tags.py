@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 
@@ -14,17 +14,22 @@ from service.models import ArticleTag, Tag
 
 
 class TagDAO:
-    async def ids_for(self, session: AsyncSession, names: Collection[str]) -> dict[str, int]:
-        """Each name's tag id, creating the tags that do not exist yet (race-free)."""
+    async def ids_for(
+        self, session: AsyncSession, names: Mapping[str, str]
+    ) -> dict[str, tuple[int, str]]:
+        """The id and stored name of each tag, by key (`names` maps keys to the spellings to
+        use for tags not yet made); new tags are made race-free, the first spelling kept."""
         if not names:
             return {}
         await session.execute(
             insert(session, Tag)
-            .values([{"name": name} for name in names])
-            .on_conflict_do_nothing(index_elements=["name"])
+            .values([{"name": name, "name_key": key} for key, name in names.items()])
+            .on_conflict_do_nothing(index_elements=["name_key"])
         )
-        rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
-        return {name: tag_id for name, tag_id in rows}
+        rows = await session.execute(
+            select(Tag.name_key, Tag.id, Tag.name).where(Tag.name_key.in_(names))
+        )
+        return {key: (tag_id, name) for key, tag_id, name in rows}
 
     async def ids_of_article(self, session: AsyncSession, article_id: int) -> set[int]:
         rows = await session.scalars(

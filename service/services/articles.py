@@ -13,21 +13,11 @@ from service.errors import ArticleForbidden, ArticleNotFound, Invalid
 from service.models import Article, ArticleView, ProfileView, User
 from service.models.base import utcnow
 from service.services import slugs
+from service.services.tags import normalize_tags, tag_key
 from service.services.users import username_key
 
 SLUG_ATTEMPTS = 5
 REQUIRED = ("title", "description", "body")
-
-
-def normalize_tags(tags: Iterable[str]) -> list[str]:
-    """Trimmed, each once, in the order given; an empty tag is refused."""
-    seen: dict[str, None] = {}
-    for tag in tags:
-        name = tag.strip()
-        if not name:
-            raise Invalid("tagList", "can't contain blank tags")
-        seen.setdefault(name, None)
-    return list(seen)
 
 
 async def list_articles(
@@ -41,7 +31,7 @@ async def list_articles(
     offset: int,
 ) -> tuple[list[ArticleView], int]:
     filters = ArticleFilter(
-        tag=tag.strip() if tag is not None else None,
+        tag_key=tag_key(tag.strip()) if tag is not None else None,
         author_key=username_key(author) if author is not None else None,
         favorited_by_key=username_key(favorited) if favorited is not None else None,
     )
@@ -92,9 +82,9 @@ async def create(
             continue
     if article is None:  # five random suffixes taken: practically impossible
         raise Invalid("title", "could not be turned into a unique slug, try another")
-    tag_ids = await tag_dao.ids_for(session, names)
+    tags = await tag_dao.ids_for(session, names)
     # Shared counts last (tags', then the total): their row locks are held until commit.
-    await tag_dao.link(session, article.id, article.created_at, tag_ids.values())
+    await tag_dao.link(session, article.id, article.created_at, [t for t, _ in tags.values()])
     await article_dao.count_added(session)
     # Everything the response shows is known: no need to read the article back.
     return ArticleView(
@@ -103,7 +93,7 @@ async def create(
         title=article.title,
         description=article.description,
         body=article.body,
-        tag_list=sorted(names),
+        tag_list=sorted(name for _, name in tags.values()),
         created_at=article.created_at,
         updated_at=article.updated_at,
         favorited=False,
@@ -155,9 +145,9 @@ async def _update_with_new_slug(
     raise Invalid("title", "could not be turned into a unique slug, try another")
 
 
-async def _retag(session: AsyncSession, article: Article, names: list[str]) -> None:
+async def _retag(session: AsyncSession, article: Article, names: dict[str, str]) -> None:
     current = await tag_dao.ids_of_article(session, article.id)
-    wanted = set((await tag_dao.ids_for(session, names)).values())
+    wanted = {tag_id for tag_id, _ in (await tag_dao.ids_for(session, names)).values()}
     await tag_dao.unlink(session, article.id, current - wanted)
     await tag_dao.link(session, article.id, article.created_at, wanted - current)
 
