@@ -130,9 +130,15 @@ def query(model: type[Any]) -> Callable[[F], F]:
 
         @wraps(validated)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            seen: set[str] = set()
             for name, value in request.args.items(multi=True):
                 if "\x00" in value:
                     raise Invalid(name, "must not contain NUL characters")
+                # Each parameter holds one value; quart-schema would pass a repeat on as a
+                # list, which would fail as "must be an integer" (or "a string").
+                if name in seen:
+                    raise Invalid(name, "can't be repeated")
+                seen.add(name)
             return await validated(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

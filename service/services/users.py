@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.crypto import PasswordHasher
 from service.daos.users import user_dao
-from service.errors import BadCredentials, Forbidden, Invalid, UserForbidden, UserNotFound
+from service.errors import BadCredentials, Invalid, UserForbidden, UserNotFound
 from service.models import USERNAME_KEY_MAX, Role, User
 
 REQUIRED_ON_UPDATE = ("username", "email", "password")
@@ -105,7 +105,7 @@ async def update(
         if changes["role"] is None:
             raise Invalid("role", "can't be blank")
         if not actor.is_admin:
-            raise Forbidden("role", "can only be changed by an admin")
+            raise UserForbidden()
         values["role"] = Role(changes["role"]).value
     if "username" in changes:
         values["username"] = changes["username"]
