@@ -28,6 +28,7 @@ from service.daos.counters import ARTICLES, counter_dao
 from service.daos.dialect import insert
 from service.daos.queries import can_hold, dialect_name, fetch_all, fetch_one
 from service.daos.tags import tag_dao
+from service.errors import ArticleNotFound
 from service.models import (
     Article,
     ArticleTag,
@@ -41,6 +42,14 @@ from service.models import (
 
 # How a writer holds an article's row: to change its columns or tags, or to delete it.
 Lock = Literal["edit", "delete"]
+
+
+def raise_if_article_gone(exc: IntegrityError) -> None:
+    """A row that references an article deleted by a concurrent request (its foreign key
+    check waited for that delete to commit): the article is not found, as if looked up later.
+    The request's transaction is spoiled, but a 404 rolls it back anyway."""
+    if "article_id" in str(exc.orig):
+        raise ArticleNotFound() from exc
 
 
 class SlugTaken(Exception):
@@ -313,11 +322,16 @@ class ArticleDAO:
     # Favourites: the row and the article's count change together, and only when the row did.
 
     async def favorite(self, session: AsyncSession, user_id: int, article_id: int) -> None:
-        added = await session.execute(
-            insert(session, Favorite)
-            .values(user_id=user_id, article_id=article_id)
-            .on_conflict_do_nothing()
-        )
+        """ArticleNotFound when the article was deleted since it was looked up."""
+        try:
+            added = await session.execute(
+                insert(session, Favorite)
+                .values(user_id=user_id, article_id=article_id)
+                .on_conflict_do_nothing()
+            )
+        except IntegrityError as exc:
+            raise_if_article_gone(exc)
+            raise
         if added.rowcount:  # type: ignore[attr-defined]
             await self._add_favorites(session, article_id, +1)
 

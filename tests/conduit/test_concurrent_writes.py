@@ -59,3 +59,29 @@ async def test_concurrent_deletes_one_succeeds_and_counts_stay_right(client, use
     assert (await (await client.get("/api/tags")).get_json())["tags"] == ["dragons"]
     listing = await (await client.get("/api/articles")).get_json()
     assert (listing["articlesCount"], len(listing["articles"])) == (1, 1)
+
+
+async def test_comments_and_favourites_racing_a_delete_get_contract_answers(
+    client, users, articles
+):
+    alice, bob = await users.make(), await users.make()
+    for round_ in range(3):
+        slug = (await articles.make(alice, title=f"Racing {round_}", tags=["race"]))["slug"]
+        requests = [client.delete(f"/api/articles/{slug}", headers=alice.headers)]
+        for _ in range(5):
+            requests.append(
+                client.post(
+                    f"/api/articles/{slug}/comments",
+                    json={"comment": {"body": "first!"}},
+                    headers=bob.headers,
+                )
+            )
+            requests.append(client.post(f"/api/articles/{slug}/favorite", headers=bob.headers))
+        responses = await asyncio.gather(*requests)
+        assert responses[0].status_code == 204
+        for response in responses[1:]:
+            assert response.status_code in (200, 201, 404), await response.get_json()
+            if response.status_code == 404:
+                assert await error_of(response, 404) == {"article": ["not found"]}
+        assert (await client.get(f"/api/articles/{slug}")).status_code == 404
+    assert (await (await client.get("/api/tags")).get_json())["tags"] == []
