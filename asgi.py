@@ -2,8 +2,11 @@
 
 import sys
 
-from service import create_app
+from service import create_app, protocol_errors
 from service.config import ConfigError, load_config
+
+# Before serving starts, in every worker: hypercorn's own refusals answer JSON too.
+protocol_errors.install()
 
 try:
     app = create_app(load_config())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from hypercorn.middleware import ProxyFixMiddleware
-from quart import Quart
+from quart import Quart, Response
 from quart_cors import cors
 from quart_schema import QuartSchema
 from quart_schema.typing import PydanticDumpOptions
@@ -22,11 +22,27 @@ from service.routes.validation import ApiRequest, IdConverter
 from service.services.tags import TagCache
 
 
+class ServiceQuart(DeadlineQuart):
+    async def make_default_options_response(self) -> Response:
+        """OPTIONS: 204 with `Allow` and no body (Quart's default is an empty text/html page).
+        CORS preflights get their headers from quart-cors on top of it."""
+        response = await super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
+
 def create_app(config: Settings | None = None) -> Quart:
     settings = config or load_config()
     observability.configure_logging(settings)
 
-    app = DeadlineQuart(__name__)
+    app = ServiceQuart(__name__)
+    # Routing never redirects: werkzeug would merge doubled slashes, add a trailing slash or
+    # go to a rule's canonical URL with a 308 whose Location it builds from the Host header.
+    # A doubled slash is a 404; a trailing slash matches the route as if it were not there.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    app.url_map.redirect_defaults = False
     app.request_class = ApiRequest
     app.url_map.converters["id"] = IdConverter
     app.config.update(

@@ -63,12 +63,23 @@ async def prune_sessions() -> int:
         await database.dispose()
 
 
+NO_TERMINAL = "error: no terminal to ask for the password; send it with --password-stdin"
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Repeat password: "):
-        raise SystemExit("passwords do not match")
+    # Without a terminal getpass would read standard input with echo on (after a warning),
+    # and end in EOFError when there is none: refuse in one line instead.
+    if not sys.stdin.isatty():
+        raise SystemExit(NO_TERMINAL)
+    try:
+        first = getpass.getpass("Password: ")
+        repeated = getpass.getpass("Repeat password: ")
+    except EOFError:
+        raise SystemExit(NO_TERMINAL) from None
+    if first != repeated:
+        raise SystemExit("error: passwords do not match")
     return first
 
 

@@ -180,6 +180,10 @@ class InvalidToken(Exception):
     """The token is malformed, forged, expired or not ours."""
 
 
+class ExpiredToken(InvalidToken):
+    """The token is ours and was valid, but its time is up."""
+
+
 class TokenCodec:
     """Issues and reads the API's JWTs.
 
@@ -235,37 +239,53 @@ class TokenCodec:
     def read(self, token: str, now: datetime | None = None) -> TokenClaims:
         claims = self._verified.get(token)
         if claims is None:
-            claims = self._decode(token)
+            claims = self._decode(token, now or datetime.now(UTC))
             if len(self._verified) >= self._remembered:
                 del self._verified[next(iter(self._verified))]
             self._verified[token] = claims
         moment = now or datetime.now(UTC)
         if claims.expires_at <= moment:
-            raise InvalidToken("Signature has expired")
+            raise ExpiredToken("Signature has expired")
         if claims.auth_time + self._max_age <= moment:  # issued under a longer lifetime
-            raise InvalidToken("login too old")
+            raise ExpiredToken("login too old")
         return claims
 
-    def _decode(self, token: str) -> TokenClaims:
+    def _decode(self, token: str, now: datetime) -> TokenClaims:
         try:
             claims = jwt.decode(
                 token,
                 self._secret,
                 algorithms=[JWT_ALGORITHM],
                 issuer=self._issuer,
-                options={"require": ["sub", "exp", "iat", "iss"]},
+                # Expiry is checked below, once the claims are known to be of our kinds.
+                options={"require": ["sub", "exp", "iat", "iss"], "verify_exp": False},
             )
-            user_id = int(claims["sub"])
-            # Tokens from before these claims: version 0, authenticated when issued.
-            version = int(claims.get("ver", 0))
-            auth_time = datetime.fromtimestamp(int(claims.get("auth_time", claims["iat"])), UTC)
-        except (jwt.PyJWTError, ValueError, TypeError, OverflowError, OSError) as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # PyJWT raises TypeError for some
             raise InvalidToken(str(exc)) from exc
+        sub, exp, iat = claims["sub"], claims["exp"], claims["iat"]
+        # Only claims of the kinds `issue` writes: PyJWT lets through any value int() takes
+        # ("9999999999", 1e20, true), which no datetime or user id can be made of.
+        if not (isinstance(sub, str) and sub.isascii() and sub.isdigit()):
+            raise InvalidToken("sub is not a user id")
+        if type(exp) is not int or type(iat) is not int:
+            raise InvalidToken("exp and iat must be integers")
+        try:
+            expires_at = datetime.fromtimestamp(exp, UTC)
+        except (OverflowError, ValueError, OSError) as exc:
+            raise InvalidToken("exp is out of range") from exc
+        if expires_at <= now:
+            raise ExpiredToken("Signature has expired")
+        user_id = int(sub)
         if user_id < 1:
             raise InvalidToken("bad subject")
+        # Tokens from before these claims: version 0, authenticated when issued.
+        version, auth = claims.get("ver", 0), claims.get("auth_time", iat)
+        if type(version) is not int or type(auth) is not int:
+            raise InvalidToken("ver and auth_time must be integers")
+        try:
+            auth_time = datetime.fromtimestamp(auth, UTC)
+        except (OverflowError, ValueError, OSError) as exc:
+            raise InvalidToken("auth_time is out of range") from exc
         return TokenClaims(
-            user_id=user_id,
-            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-            version=version,
-            auth_time=auth_time,
+            user_id=user_id, expires_at=expires_at, version=version, auth_time=auth_time
         )

@@ -77,6 +77,10 @@ class TokenInvalid(Unauthorized):
     message = "is invalid"
 
 
+class TokenExpired(Unauthorized):
+    message = "has expired"
+
+
 class BadCredentials(Unauthorized):
     key = "credentials"
     message = "invalid email or password"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy import (
@@ -26,8 +26,9 @@ from sqlalchemy.orm import aliased
 
 from service.daos.counters import ARTICLES, counter_dao
 from service.daos.dialect import insert
-from service.daos.queries import dialect_name, fetch_all, fetch_one
+from service.daos.queries import can_hold, dialect_name, fetch_all, fetch_one
 from service.daos.tags import tag_dao
+from service.errors import ArticleNotFound
 from service.models import (
     Article,
     ArticleTag,
@@ -39,6 +40,17 @@ from service.models import (
     User,
 )
 
+# How a writer holds an article's row: to change its columns or tags, or to delete it.
+Lock = Literal["edit", "delete"]
+
+
+def raise_if_article_gone(exc: IntegrityError) -> None:
+    """A row that references an article deleted by a concurrent request (its foreign key
+    check waited for that delete to commit): the article is not found, as if looked up later.
+    The request's transaction is spoiled, but a 404 rolls it back anyway."""
+    if "article_id" in str(exc.orig):
+        raise ArticleNotFound() from exc
+
 
 class SlugTaken(Exception):
     """The slug is in use; the service picks another."""
@@ -48,7 +60,7 @@ class SlugTaken(Exception):
 class ArticleFilter:
     """GET /api/articles and the feed: every filter that is set applies (AND)."""
 
-    tag: str | None = None
+    tag_key: str | None = None  # case-folded tag name
     author_key: str | None = None  # case-folded username
     favorited_by_key: str | None = None
     feed_of: int | None = None  # a user id: articles by the authors this user follows
@@ -118,9 +130,9 @@ def _matching(filters: frozenset[str]) -> tuple[FromClause, list[Any], list[Any]
     source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
     order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
     where: list[Any] = []
-    if "tag" in filters:
+    if "tag_key" in filters:
         source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
-        tag_id = select(Tag.id).where(Tag.name == bindparam("tag")).scalar_subquery()
+        tag_id = select(Tag.id).where(Tag.name_key == bindparam("tag_key")).scalar_subquery()
         where.append(ArticleTag.tag_id == tag_id)
         order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
     if "author_key" in filters:
@@ -147,10 +159,10 @@ def _total(filters: frozenset[str], source: FromClause, where: list[Any]) -> Sel
     """The number of matches; kept counts answer the common cases without a scan."""
     if not filters:
         return select(counter_dao.value_of(ARTICLES))
-    if filters == {"tag"}:
+    if filters == {"tag_key"}:
         return select(
             select(func.coalesce(func.max(Tag.articles_count), 0))
-            .where(Tag.name == bindparam("tag"))
+            .where(Tag.name_key == bindparam("tag_key"))
             .scalar_subquery()
         )
     return select(func.count()).select_from(source).where(*where)
@@ -240,6 +252,8 @@ class ArticleDAO:
         slug: str | None = None,
     ) -> ArticleView | None:
         """One article, by id or slug, as the API shows it (body and tags included): one query."""
+        if slug is not None and not can_hold(slug):
+            return None
         statement = _one_statement(article_id is None, viewer_id is not None, dialect_name(session))
         params: dict[str, Any] = {"id": article_id} if article_id is not None else {"slug": slug}
         if viewer_id is not None:
@@ -249,10 +263,22 @@ class ArticleDAO:
             return None
         return _view(row, _names(row.tag_names), with_body=True)
 
-    async def get_by_slug(self, session: AsyncSession, slug: str) -> Article | None:
-        return await session.scalar(select(Article).where(Article.slug == slug))
+    async def get_by_slug(
+        self, session: AsyncSession, slug: str, *, lock: Lock | None = None
+    ) -> Article | None:
+        """The article; `lock` holds its row until commit (PostgreSQL), so writers to one article
+        take turns and each reads what the previous one left: "edit" still lets comments and
+        favourites reference it, "delete" does not. SQLite's writers take turns anyway."""
+        if not can_hold(slug):
+            return None
+        stmt = select(Article).where(Article.slug == slug)
+        if lock is not None:
+            stmt = stmt.with_for_update(key_share=lock == "edit")
+        return await session.scalar(stmt)
 
     async def id_by_slug(self, session: AsyncSession, slug: str) -> int | None:
+        if not can_hold(slug):
+            return None
         return await session.scalar(select(Article.id).where(Article.slug == slug))
 
     async def add(self, session: AsyncSession, article: Article) -> Article:
@@ -283,21 +309,29 @@ class ArticleDAO:
                 raise SlugTaken() from exc
             raise
 
-    async def delete(self, session: AsyncSession, article_id: int) -> None:
-        """Delete with its comments, favourites and tag links (cascades), keeping counts right."""
-        await tag_dao.uncount_article(session, article_id)
+    async def delete(self, session: AsyncSession, article_id: int) -> bool:
+        """Delete with its comments, favourites and tag links, keeping counts right; False when
+        there was no such article (another request deleted it first): nothing is counted."""
+        await tag_dao.unlink_all(session, article_id)
         result = await session.execute(delete(Article).where(Article.id == article_id))
-        if result.rowcount:  # type: ignore[attr-defined]
-            await counter_dao.add(session, ARTICLES, -1)
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        await counter_dao.add(session, ARTICLES, -1)
+        return True
 
     # Favourites: the row and the article's count change together, and only when the row did.
 
     async def favorite(self, session: AsyncSession, user_id: int, article_id: int) -> None:
-        added = await session.execute(
-            insert(session, Favorite)
-            .values(user_id=user_id, article_id=article_id)
-            .on_conflict_do_nothing()
-        )
+        """ArticleNotFound when the article was deleted since it was looked up."""
+        try:
+            added = await session.execute(
+                insert(session, Favorite)
+                .values(user_id=user_id, article_id=article_id)
+                .on_conflict_do_nothing()
+            )
+        except IntegrityError as exc:
+            raise_if_article_gone(exc)
+            raise
         if added.rowcount:  # type: ignore[attr-defined]
             await self._add_favorites(session, article_id, +1)
 

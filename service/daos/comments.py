@@ -4,9 +4,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from service.daos.articles import raise_if_article_gone
 from service.daos.profiles import following_column
 from service.daos.queries import fetch_all
 from service.models import MAX_ID, Comment, CommentView, ProfileView, User
@@ -52,8 +54,13 @@ class CommentDAO:
         ]
 
     async def add(self, session: AsyncSession, comment: Comment) -> Comment:
+        """ArticleNotFound when the article was deleted since it was looked up."""
         session.add(comment)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            raise_if_article_gone(exc)
+            raise
         return comment
 
     async def get(self, session: AsyncSession, comment_id: int) -> Comment | None:

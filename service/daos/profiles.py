@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from service.daos.dialect import insert
-from service.daos.queries import fetch_one
+from service.daos.queries import can_hold, fetch_one
 from service.models import MAX_ID, Follow, ProfileView, User
 
 
@@ -46,6 +46,8 @@ class ProfileDAO:
         self, session: AsyncSession, username_key: str, *, viewer_id: int | None
     ) -> tuple[int, ProfileView] | None:
         """The user's id and profile as the caller sees it: one query."""
+        if not can_hold(username_key):
+            return None
         params: dict[str, Any] = {"username_key": username_key}
         if viewer_id is not None:
             params["viewer_id"] = viewer_id

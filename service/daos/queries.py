@@ -34,6 +34,12 @@ async def fetch_one(
     return (await connection.execute(statement, params)).first()
 
 
+def can_hold(text: str) -> bool:
+    """Whether a text column can hold `text`. PostgreSQL refuses NUL (0x00) in text, even as a
+    parameter, so no row holds one: a lookup by such a value finds nothing, without asking."""
+    return "\x00" not in text
+
+
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from service.daos.queries import can_hold
 from service.errors import EmailTaken, UsernameTaken
 from service.models import MAX_ID, User
 
@@ -29,9 +30,13 @@ class UserDAO:
         return await session.get(User, user_id)
 
     async def get_by_email(self, session: AsyncSession, email: str) -> User | None:
+        if not can_hold(email):  # the login page's form is not checked like a JSON body
+            return None
         return await session.scalar(select(User).where(User.email == email))
 
     async def get_by_username_key(self, session: AsyncSession, username_key: str) -> User | None:
+        if not can_hold(username_key):
+            return None
         return await session.scalar(select(User).where(User.username_key == username_key))
 
     async def find_taken(

@@ -1,14 +1,16 @@
 """Typed declarative models; importing this package registers every table on Base.metadata."""
 
-from service.models.article import SLUG_MAX, Article, ArticleTag, Comment, Tag
+from service.models.article import SLUG_MAX, TAG_KEY_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
 from service.models.social import Counter, Favorite, Follow
-from service.models.user import BrowserSession, Role, User
+from service.models.user import USERNAME_KEY_MAX, BrowserSession, Role, User
 from service.models.views import ArticleView, CommentView, ProfileView
 
 __all__ = [
     "MAX_ID",
     "SLUG_MAX",
+    "TAG_KEY_MAX",
+    "USERNAME_KEY_MAX",
     "Article",
     "ArticleTag",
     "ArticleView",

@@ -29,11 +29,17 @@ class Article(TimestampMixin, Base):
     favorites_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+# A tag's case-folded key may be longer than its name (NFKC spells some characters with many).
+TAG_KEY_MAX = 256
+
+
 class Tag(Base):
     __tablename__ = "tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # As first written; tags are one by their case-folded key, as usernames are.
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(TAG_KEY_MAX), unique=True)
     # Articles carrying the tag: orders GET /api/tags and answers a tag filter's total.
     articles_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models.base import Base, TimestampMixin, utcnow
 
+# The case-folded key may be longer than the name (NFKC spells some characters with many).
+USERNAME_KEY_MAX = 256
+
 
 class Role(enum.StrEnum):
     USER = "user"
@@ -21,7 +24,7 @@ class User(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Kept as typed; uniqueness is on the case-folded key, the same on SQLite and PostgreSQL.
     username: Mapped[str] = mapped_column(String(64))
-    username_key: Mapped[str] = mapped_column(String(256), unique=True)  # casefold may grow it
+    username_key: Mapped[str] = mapped_column(String(USERNAME_KEY_MAX), unique=True)
     # Stored lower-cased by the service, so a plain unique constraint is case-insensitive.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))

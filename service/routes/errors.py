@@ -24,6 +24,7 @@ _MESSAGES: dict[str, str] = {
     "int_type": "must be an integer",
     "int_parsing": "must be an integer",
     "int_from_float": "must be an integer",
+    "int_parsing_size": "must be an integer",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
     "list_type": "must be a list",
@@ -74,6 +75,10 @@ def _message(error: Any) -> str:
         return f"is too short (minimum is {ctx.get('min_length')} characters)"
     if kind == "string_too_long":
         return f"is too long (maximum is {ctx.get('max_length')} characters)"
+    if kind == "too_short":  # lists
+        return f"is too short (minimum is {ctx.get('min_length')} items)"
+    if kind == "too_long":
+        return f"is too long (maximum is {ctx.get('max_length')} items)"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         words = {
             "greater_than_equal": ("greater than or equal to", "ge"),
@@ -86,7 +91,8 @@ def _message(error: Any) -> str:
         text = str(ctx["error"])
         # email-validator explains at length; the contract's short form is enough.
         return "is invalid" if "email" in text.lower() else text
-    return _MESSAGES.get(kind, str(error["msg"]).lower())
+    # Never pydantic's own wording: the contract's short phrases only.
+    return _MESSAGES.get(kind, "is invalid")
 
 
 def register(app: Quart) -> None:

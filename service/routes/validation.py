@@ -3,6 +3,7 @@ with the contract's answers for what it lets through (415, 422 for bad JSON, NUL
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -36,27 +37,70 @@ class UnsupportedMediaType(AppError):
     message = "must be JSON (Content-Type: application/json)"
 
 
+def too_deep(max_depth: int) -> Invalid:
+    return Invalid("body", f"is nested too deeply (maximum depth is {max_depth})")
+
+
+# A JSON string (escapes included; unterminated, to the end), and every byte that is not a bracket.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def nests_deeper_than(data: bytes, max_depth: int) -> bool:
+    """Whether the brackets of `data` (outside strings) nest deeper than `max_depth`, read as far
+    as they go: for a body the parser gave up on, which may be why it did."""
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in b"[{" else -1
+        if depth > max_depth:
+            return True
+    return False
+
+
 class ApiRequest(Request):
-    def on_json_loading_failed(self, error: Exception | None) -> Any:
-        raise Invalid("body", "is not valid JSON")
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """The body parsed from its bytes. JSON is UTF-8 (RFC 8259): Quart would decode the body
+        to text first, and a body in another encoding or with invalid bytes would fail there,
+        outside the JSON error handling (a 500). orjson reads bytes and refuses those itself."""
+        if cache and self._cached_json[silent] is not Ellipsis:
+            return self._cached_json[silent]
+        if not (force or self.is_json):
+            return None
+        data = await self.get_data(cache, False, False)  # bytes
+        try:
+            result = self.json_module.loads(data)
+        except ValueError:
+            if silent:
+                result = None
+            else:
+                # The parser's own depth limit (far above ours) fails as "not valid JSON";
+                # a body too deep answers the same whether it ends there or a level later.
+                max_depth = current_app.config["MAX_JSON_DEPTH"]
+                if nests_deeper_than(data, max_depth):
+                    raise too_deep(max_depth) from None
+                raise Invalid("body", "is not valid JSON") from None
+        if cache:
+            self._cached_json[silent] = result
+        return result
 
 
 def check_json_value(value: Any, max_depth: int) -> None:
-    """Refuse what PostgreSQL cannot store (NUL in text) and nesting deeper than allowed."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Refuse what PostgreSQL cannot store (NUL in text), under the name of the field that holds
+    it, and nesting deeper than allowed."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "body")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, field = stack.pop()
         if depth > max_depth:
-            raise Invalid("body", f"is nested too deeply (maximum depth is {max_depth})")
+            raise too_deep(max_depth)
         if isinstance(item, str):
             if "\x00" in item:
-                raise Invalid("body", "must not contain NUL characters")
+                raise Invalid(field, "must not contain NUL characters")
         elif isinstance(item, dict):
             for key, child in item.items():
-                stack.append((key, depth))
-                stack.append((child, depth + 1))
+                stack.append((key, depth, field))  # a key is named by its object
+                stack.append((child, depth + 1, key))
         elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend((child, depth + 1, field) for child in item)
 
 
 def json_body(model: type[Any]) -> Callable[[F], F]:
@@ -86,9 +130,15 @@ def query(model: type[Any]) -> Callable[[F], F]:
 
         @wraps(validated)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            seen: set[str] = set()
             for name, value in request.args.items(multi=True):
                 if "\x00" in value:
                     raise Invalid(name, "must not contain NUL characters")
+                # Each parameter holds one value; quart-schema would pass a repeat on as a
+                # list, which would fail as "must be an integer" (or "a string").
+                if name in seen:
+                    raise Invalid(name, "can't be repeated")
+                seen.add(name)
             return await validated(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

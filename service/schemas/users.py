@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
@@ -25,6 +26,26 @@ def _username_chars(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    """Empty, or an absolute http(s) URL: browsers render `image` as a source or a link, where
+    other schemes (javascript:, data:) run or show whatever the sender chose."""
+    if value == "":
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises for a port out of range)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(ch.isspace() or not ch.isprintable() for ch in value)
+    ):
+        raise ValueError("must be an http or https URL")
+    return value
+
+
 Username = Annotated[
     str,
     StringConstraints(min_length=1, max_length=USERNAME_MAX),
@@ -33,7 +54,7 @@ Username = Annotated[
 Email = Annotated[EmailStr, StringConstraints(max_length=EMAIL_MAX)]
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 Bio = Annotated[str, StringConstraints(max_length=BIO_MAX)]
-Image = Annotated[str, StringConstraints(max_length=IMAGE_MAX)]
+Image = Annotated[str, StringConstraints(max_length=IMAGE_MAX), AfterValidator(_http_url)]
 
 
 class NewUser(Schema):

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from quart import g, request
 
-from service.crypto import InvalidToken
-from service.errors import TokenInvalid
+from service.crypto import ExpiredToken, InvalidToken
+from service.errors import TokenExpired, TokenInvalid
 from service.models import User
 from service.security.state import state
 
@@ -44,10 +44,13 @@ def bearer_token() -> str | None:
 
 
 def token_user_id(token: str) -> tuple[int, int, datetime]:
-    """User id, credentials version and login time of a valid token; TokenInvalid otherwise.
+    """User id, credentials version and login time of a valid token; TokenExpired or TokenInvalid
+    otherwise.
     The version is for the caller to compare with the user row it loads."""
     try:
         claims = state().tokens.read(token)
+    except ExpiredToken:
+        raise TokenExpired() from None
     except InvalidToken:
         raise TokenInvalid() from None
     return claims.user_id, claims.version, claims.auth_time

@@ -7,27 +7,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.daos.articles import ArticleFilter, SlugTaken, article_dao
+from service.daos.articles import ArticleFilter, Lock, SlugTaken, article_dao
 from service.daos.tags import tag_dao
 from service.errors import ArticleForbidden, ArticleNotFound, Invalid
 from service.models import Article, ArticleView, ProfileView, User
 from service.models.base import utcnow
-from service.services.slugs import slugify, with_suffix
+from service.services import slugs
+from service.services.tags import normalize_tags, tag_key
 from service.services.users import username_key
 
 SLUG_ATTEMPTS = 5
 REQUIRED = ("title", "description", "body")
-
-
-def normalize_tags(tags: Iterable[str]) -> list[str]:
-    """Trimmed, each once, in the order given; an empty tag is refused."""
-    seen: dict[str, None] = {}
-    for tag in tags:
-        name = tag.strip()
-        if not name:
-            raise Invalid("tagList", "can't contain blank tags")
-        seen.setdefault(name, None)
-    return list(seen)
 
 
 async def list_articles(
@@ -41,7 +31,7 @@ async def list_articles(
     offset: int,
 ) -> tuple[list[ArticleView], int]:
     filters = ArticleFilter(
-        tag=tag.strip() if tag is not None else None,
+        tag_key=tag_key(tag.strip()) if tag is not None else None,
         author_key=username_key(author) if author is not None else None,
         favorited_by_key=username_key(favorited) if favorited is not None else None,
     )
@@ -75,11 +65,11 @@ async def create(
     tags: Iterable[str],
 ) -> ArticleView:
     names = normalize_tags(tags)
-    base = slugify(title)
+    base = slugs.slugify(title)
     article = None
     for attempt in range(SLUG_ATTEMPTS):
         candidate = Article(
-            slug=base if attempt == 0 else with_suffix(base),
+            slug=slugs.candidate(base, attempt),
             title=title,
             description=description,
             body=body,
@@ -92,9 +82,9 @@ async def create(
             continue
     if article is None:  # five random suffixes taken: practically impossible
         raise Invalid("title", "could not be turned into a unique slug, try another")
-    tag_ids = await tag_dao.ids_for(session, names)
+    tags = await tag_dao.ids_for(session, names)
     # Shared counts last (tags', then the total): their row locks are held until commit.
-    await tag_dao.link(session, article.id, article.created_at, tag_ids.values())
+    await tag_dao.link(session, article.id, article.created_at, [t for t, _ in tags.values()])
     await article_dao.count_added(session)
     # Everything the response shows is known: no need to read the article back.
     return ArticleView(
@@ -103,7 +93,7 @@ async def create(
         title=article.title,
         description=article.description,
         body=article.body,
-        tag_list=sorted(names),
+        tag_list=sorted(name for _, name in tags.values()),
         created_at=article.created_at,
         updated_at=article.updated_at,
         favorited=False,
@@ -112,8 +102,9 @@ async def create(
     )
 
 
-async def _own(session: AsyncSession, actor: User, slug: str) -> Article:
-    article = await article_dao.get_by_slug(session, slug)
+async def _own(session: AsyncSession, actor: User, slug: str, lock: Lock) -> Article:
+    """The actor's article, its row held until commit; ArticleNotFound, ArticleForbidden."""
+    article = await article_dao.get_by_slug(session, slug, lock=lock)
     if article is None:
         raise ArticleNotFound()
     if article.author_id != actor.id:
@@ -125,7 +116,7 @@ async def update(
     session: AsyncSession, actor: User, slug: str, changes: dict[str, Any]
 ) -> ArticleView:
     """Change fields and tags; a new title gives a new slug (the old one then answers 404)."""
-    article = await _own(session, actor, slug)
+    article = await _own(session, actor, slug, "edit")
     for name in (*REQUIRED, "tag_list"):
         if name in changes and changes[name] is None:
             raise Invalid("tagList" if name == "tag_list" else name, "can't be blank")
@@ -143,9 +134,9 @@ async def update(
 async def _update_with_new_slug(
     session: AsyncSession, article: Article, values: dict[str, Any]
 ) -> None:
-    base = slugify(values["title"])
+    base = slugs.slugify(values["title"])
     for attempt in range(SLUG_ATTEMPTS):
-        slug = base if attempt == 0 else with_suffix(base)
+        slug = slugs.candidate(base, attempt)
         try:
             await article_dao.update(session, article, {**values, "slug": slug})
             return
@@ -154,16 +145,17 @@ async def _update_with_new_slug(
     raise Invalid("title", "could not be turned into a unique slug, try another")
 
 
-async def _retag(session: AsyncSession, article: Article, names: list[str]) -> None:
+async def _retag(session: AsyncSession, article: Article, names: dict[str, str]) -> None:
     current = await tag_dao.ids_of_article(session, article.id)
-    wanted = set((await tag_dao.ids_for(session, names)).values())
+    wanted = {tag_id for tag_id, _ in (await tag_dao.ids_for(session, names)).values()}
     await tag_dao.unlink(session, article.id, current - wanted)
     await tag_dao.link(session, article.id, article.created_at, wanted - current)
 
 
 async def delete(session: AsyncSession, actor: User, slug: str) -> None:
-    article = await _own(session, actor, slug)
-    await article_dao.delete(session, article.id)
+    article = await _own(session, actor, slug, "delete")
+    if not await article_dao.delete(session, article.id):
+        raise ArticleNotFound()
 
 
 async def _article_id(session: AsyncSession, slug: str) -> int:

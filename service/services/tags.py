@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import time
+import unicodedata
+from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.daos.tags import tag_dao
+from service.errors import Invalid
+from service.models import TAG_KEY_MAX
 
 # A bound on the answer's size; far above what a tag cloud shows.
 MAX_TAGS = 1000
+
+
+def tag_key(name: str) -> str:
+    """The identity of a tag: letter case (and compatibility forms) aside, as for usernames."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def normalize_tags(tags: Iterable[str]) -> dict[str, str]:
+    """Each tag once by key, trimmed, as first spelled here (a tag that exists keeps the
+    spelling it was made with); Invalid for a blank tag or one folding past its column."""
+    seen: dict[str, str] = {}
+    for tag in tags:
+        name = tag.strip()
+        if not name:
+            raise Invalid("tagList", "can't contain blank tags")
+        key = tag_key(name)
+        if len(key) > TAG_KEY_MAX:
+            raise Invalid(
+                "tagList", f"is too long (maximum is {TAG_KEY_MAX} characters once case-folded)"
+            )
+        seen.setdefault(key, name)
+    return seen
 
 
 class TagCache:

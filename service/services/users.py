@@ -14,13 +14,12 @@ from service.daos.users import user_dao
 from service.errors import (
     BadCredentials,
     EmailTaken,
-    Forbidden,
     Invalid,
     UserForbidden,
     UsernameTaken,
     UserNotFound,
 )
-from service.models import Role, User
+from service.models import USERNAME_KEY_MAX, Role, User
 
 REQUIRED_ON_UPDATE = ("username", "email", "password")
 
@@ -28,6 +27,17 @@ REQUIRED_ON_UPDATE = ("username", "email", "password")
 def username_key(username: str) -> str:
     """The case-insensitive identity of a username (kept as typed for display)."""
     return unicodedata.normalize("NFKC", username).casefold()
+
+
+def _new_username_key(username: str) -> str:
+    """The key of a username being stored; Invalid when it is longer than the key column (a
+    name within 64 characters can fold to more), checked before any password is hashed."""
+    key = username_key(username)
+    if len(key) > USERNAME_KEY_MAX:
+        raise Invalid(
+            "username", f"is too long (maximum is {USERNAME_KEY_MAX} characters once case-folded)"
+        )
+    return key
 
 
 def normalize_email(email: str) -> str:
@@ -48,7 +58,7 @@ async def register(
     Both are looked up before the password is hashed, so a refused registration costs one
     query, not an argon2 hash; between concurrent registrations of one name the unique
     constraints still decide (the insert raises the same errors)."""
-    key, address = username_key(username), normalize_email(email)
+    key, address = _new_username_key(username), normalize_email(email)
     hasher.check_capacity()  # shed a burst before its query
     name_taken, email_taken = await user_dao.find_taken(session, username_key=key, email=address)
     if name_taken:
@@ -116,11 +126,11 @@ async def update(
         if changes["role"] is None:
             raise Invalid("role", "can't be blank")
         if not actor.is_admin:
-            raise Forbidden("role", "can only be changed by an admin")
+            raise UserForbidden()
         values["role"] = Role(changes["role"]).value
     if "username" in changes:
         values["username"] = changes["username"]
-        values["username_key"] = username_key(changes["username"])
+        values["username_key"] = _new_username_key(changes["username"])
     if "email" in changes:
         values["email"] = normalize_email(changes["email"])
     if "password" in changes:

@@ -61,3 +61,23 @@ async def test_create_admin_refuses_bad_input_and_duplicates(client, settings, u
         "/api/users/login", json={"user": {"email": "a@example.com", "password": "short"}}
     )
     await error_of(login, 401)
+
+
+def test_create_admin_without_a_terminal_or_password_stdin_says_so_in_one_line(settings):
+    env = {**os.environ, "APP_ENV": "testing", "DATABASE_URL": settings.database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "create-admin", "--username", "r", "--email", "r@x.io"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        start_new_session=True,  # no controlling terminal for getpass to open
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "--password-stdin" in result.stderr
+    assert "Traceback" not in result.stderr

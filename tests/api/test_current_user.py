@@ -52,13 +52,11 @@ async def test_malformed_credentials_are_401_is_invalid(client, header):
     assert await error_of(response, 401) == {"token": ["is invalid"]}
 
 
-async def test_forged_expired_and_foreign_tokens_are_401(client, settings, users: UserFactory):
+async def test_forged_and_foreign_tokens_are_401(client, settings, users: UserFactory):
     made = await users.make()
     secret = settings.secret_key.get_secret_value()
-    past = datetime.now(UTC) - timedelta(days=2)
     bad_tokens = [
         _forged("another secret that is long enough to sign", sub=str(made.id)),
-        _forged(secret, sub=str(made.id), iat=past, exp=past + timedelta(hours=1)),
         _forged(secret, sub=str(made.id), iss="someone-else"),
         _forged(secret, sub="not-a-number"),
         _forged(secret, sub=str(made.id), exp=None),

@@ -127,7 +127,7 @@ async def test_lone_surrogate_is_422(client):
 async def test_nul_character_is_422(client):
     body = b'{"user": {"username": "a\\u0000b", "email": "a@example.com", "password": "12345678"}}'
     errors = await error_of(await raw_post(client, "/api/users", body), 422)
-    assert errors == {"body": ["must not contain NUL characters"]}
+    assert errors == {"username": ["must not contain NUL characters"]}
 
 
 async def test_deep_json_is_422(client):

@@ -10,8 +10,9 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.config import Settings
 from service.models import Base
@@ -58,4 +59,66 @@ async def test_alembic_cli_upgrades_and_downgrades(settings: Settings, tmp_path:
     _alembic(url, "upgrade", "head")
     assert "(head)" in _alembic(url, "current")
     _alembic(url, "downgrade", "base")
+    _alembic(url, "upgrade", "head")
+
+
+async def _migration_database(settings: Settings, tmp_path: Path, name: str) -> str:
+    if settings.is_sqlite:
+        return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+    target = make_url(settings.database_url)
+    url = target.set(database=f"{target.database}_{name}").render_as_string(False)
+    await create_postgres_database(url)
+    return url
+
+
+async def _run(url: str, *statements: str) -> list[Any]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            results = [await conn.execute(text(statement)) for statement in statements]
+            return [result.all() if result.returns_rows else None for result in results]
+    finally:
+        await engine.dispose()
+
+
+async def test_tags_casefold_merges_case_variants_and_recounts(settings: Settings, tmp_path: Path):
+    """0003 merges tags that differ only in case into the oldest, keeps every article's links
+    (once), recounts, frees a reserved slug; it goes down and up again."""
+    url = await _migration_database(settings, tmp_path, "tags_casefold")
+    _alembic(url, "downgrade", "base")
+    _alembic(url, "upgrade", "0002")
+    await _run(
+        url,
+        "INSERT INTO users (id, username, username_key, email, password_hash, role, created_at,"
+        " updated_at) VALUES (1, 'a', 'a', 'a@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)",
+        "INSERT INTO articles (id, slug, title, description, body, author_id, favorites_count,"
+        " created_at, updated_at) VALUES"
+        " (1, 'one', 'One', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
+        " (2, 'feed', 'Feed', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
+        " (3, 'three', 'Three', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        # Counts as concurrent deletes left them: wrong.
+        "INSERT INTO tags (id, name, articles_count) VALUES (1, 'Dragons', -1), (2, 'dragons', 5),"
+        " (3, 'DRAGONS', 0), (4, 'other', 7)",
+        "INSERT INTO article_tags (article_id, tag_id, created_at) VALUES"
+        " (1, 1, CURRENT_TIMESTAMP), (1, 2, CURRENT_TIMESTAMP), (2, 3, CURRENT_TIMESTAMP),"
+        " (3, 2, CURRENT_TIMESTAMP), (3, 4, CURRENT_TIMESTAMP)",
+    )
+    _alembic(url, "upgrade", "head")
+    tags, links, slugs = await _run(
+        url,
+        "SELECT id, name, name_key, articles_count FROM tags ORDER BY id",
+        "SELECT article_id, tag_id FROM article_tags ORDER BY article_id, tag_id",
+        "SELECT id, slug FROM articles ORDER BY id",
+    )
+    assert [tuple(row) for row in tags] == [(1, "Dragons", "dragons", 3), (4, "other", "other", 1)]
+    assert [tuple(row) for row in links] == [(1, 1), (2, 1), (3, 1), (3, 4)]
+    assert slugs[1][1].startswith("feed-")
+    assert [row[1] for row in slugs if row[0] != 2] == ["one", "three"]
+    _alembic(url, "downgrade", "0002")
+    tags, links = await _run(
+        url, "SELECT id, name FROM tags ORDER BY id", "SELECT count(*) FROM article_tags"
+    )
+    assert [tuple(row) for row in tags] == [(1, "Dragons"), (4, "other")]
+    assert links[0][0] == 4
     _alembic(url, "upgrade", "head")
