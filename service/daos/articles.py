@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 from service.daos.counters import ARTICLES, counter_dao
 from service.daos.dialect import insert
 from service.daos.queries import dialect_name, fetch_all, fetch_one
+from service.daos.slug_history import slug_history_dao
 from service.daos.tags import tag_dao
 from service.models import (
     Article,
@@ -249,17 +250,31 @@ class ArticleDAO:
             return None
         return _view(row, _names(row.tag_names), with_body=True)
 
-    async def get_by_slug(self, session: AsyncSession, slug: str) -> Article | None:
-        return await session.scalar(select(Article).where(Article.slug == slug))
+    async def get_by_slug(
+        self, session: AsyncSession, slug: str, *, lock: bool = False
+    ) -> Article | None:
+        """The article whose current slug this is; `lock` holds its row until the transaction
+        ends (FOR UPDATE on PostgreSQL; SQLite's writers are serialised already)."""
+        statement = select(Article).where(Article.slug == slug)
+        return await session.scalar(statement.with_for_update() if lock else statement)
+
+    async def get(
+        self, session: AsyncSession, article_id: int, *, lock: bool = False
+    ) -> Article | None:
+        return await session.get(Article, article_id, with_for_update=lock)
 
     async def id_by_slug(self, session: AsyncSession, slug: str) -> int | None:
         return await session.scalar(select(Article.id).where(Article.slug == slug))
 
     async def add(self, session: AsyncSession, article: Article) -> Article:
-        """Insert; SlugTaken when another article has the slug (even one committed just now)."""
+        """Insert, its slug into the history too; SlugTaken when the slug is, or was, another
+        article's (even one committed just now): the history's key decides, not a lookup."""
         try:
             async with session.begin_nested():
                 session.add(article)
+                await session.flush()
+                if not await slug_history_dao.claim(session, article.id, article.slug):
+                    raise SlugTaken()
         except IntegrityError as exc:
             if "slug" in str(exc.orig):
                 raise SlugTaken() from exc
@@ -272,15 +287,27 @@ class ArticleDAO:
         await counter_dao.add(session, ARTICLES, +1)
 
     async def update(self, session: AsyncSession, article: Article, values: dict[str, Any]) -> None:
-        """Set columns and flush; SlugTaken (and nothing changed) when a new slug is in use."""
+        """Set columns and flush; SlugTaken (and nothing changed) when a new slug is, or was,
+        another article's. The old slug stays in the history, naming this article."""
+        renamed = values.get("slug", article.slug) != article.slug
         try:
             async with session.begin_nested():
                 for name, value in values.items():
                     setattr(article, name, value)
+                if renamed:
+                    # The history row after the article's UPDATE, which locks the row: its
+                    # foreign key check first would share-lock it, and two renames of one
+                    # article would then deadlock on their UPDATEs.
+                    await session.flush()
+                    if not await slug_history_dao.claim(session, article.id, values["slug"]):
+                        raise SlugTaken()
         except IntegrityError as exc:
             await session.refresh(article)
             if "slug" in str(exc.orig):
                 raise SlugTaken() from exc
+            raise
+        except SlugTaken:
+            await session.refresh(article)
             raise
 
     async def delete(self, session: AsyncSession, article_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from service.models.article import SLUG_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
+from service.models.slug_history import ArticleSlug
 from service.models.social import Counter, Favorite, Follow
 from service.models.user import Role, User
 from service.models.views import ArticleView, CommentView, ProfileView
@@ -10,6 +11,7 @@ __all__ = [
     "MAX_ID",
     "SLUG_MAX",
     "Article",
+    "ArticleSlug",
     "ArticleTag",
     "ArticleView",
     "Base",
