@@ -397,3 +397,31 @@ async def test_openapi_lists_the_conditional_headers_and_statuses(client):
         moved = paths[path]["get"]["responses"]["301"]
         assert "Location" in moved["headers"]
         assert "application/json" in moved["content"]
+
+
+async def test_browsers_on_another_origin_may_use_the_headers(app_with):
+    """A web front end on an allowed origin reads ETag and sends If-Match / If-None-Match."""
+    app = await app_with(cors_origins=["https://app.example"])
+    client = app.test_client()
+    origin = {"Origin": "https://app.example"}
+    preflight = await client.options(
+        "/api/articles/some-slug",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "Authorization, Content-Type, If-Match",
+        },
+    )
+    assert "if-match" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    preflight = await client.options(
+        "/api/tags",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "If-None-Match",
+        },
+    )
+    assert "if-none-match" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    response = await client.get("/api/tags", headers=origin)
+    exposed = response.headers["Access-Control-Expose-Headers"].lower()
+    assert {"etag", "location"} <= {name.strip() for name in exposed.split(",")}
