@@ -256,7 +256,8 @@ async def seed(dsn: str, spec: DataSet, password_hash: str) -> None:
 
 
 async def _finish(conn: asyncpg.Connection, gen: Generator) -> None:
-    """Sequences past the copied ids, and the kept counts the app maintains on writes."""
+    """Sequences past the copied ids, and the kept counts and slug history the app maintains
+    on writes."""
     for table in ("users", "tags", "articles", "comments"):
         await conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -275,6 +276,8 @@ async def _finish(conn: asyncpg.Connection, gen: Generator) -> None:
     await conn.execute(
         "INSERT INTO counters (name, value) SELECT 'articles', COUNT(*) FROM articles"
     )
+    # Every article's slug in the history, as the app records it on creation.
+    await conn.execute("INSERT INTO article_slugs (slug, article_id) SELECT slug, id FROM articles")
 
 
 def bench_data(spec: DataSet, secret_key: str, tokens: int = 200) -> BenchData:

@@ -102,9 +102,15 @@ def create_app(config: Settings | None = None) -> Quart:
         app = cors(
             app,
             allow_origin=settings.cors_origins,
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "If-Match",
+                "If-None-Match",
+            ],
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location"],
             max_age=600,
         )
     return app

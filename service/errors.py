@@ -46,6 +46,13 @@ class Conflict(AppError):
     message = "has already been taken"
 
 
+class PreconditionFailed(AppError):
+    """A conditional write (If-Match) whose version is no longer the current one."""
+
+    status = 412
+    message = "has changed since you read it; read it again"
+
+
 class TooManyRequests(AppError):
     status = 429
     key = "request"
@@ -140,6 +147,10 @@ class ArticleNotFound(NotFound):
 
 
 class ArticleForbidden(Forbidden):
+    key = "article"
+
+
+class ArticleChanged(PreconditionFailed):
     key = "article"
 
 

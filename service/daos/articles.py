@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 from service.daos.counters import ARTICLES, counter_dao
 from service.daos.dialect import insert
 from service.daos.queries import can_hold, dialect_name, fetch_all, fetch_one
+from service.daos.slug_history import slug_history_dao
 from service.daos.tags import tag_dao
 from service.errors import ArticleNotFound
 from service.models import (
@@ -266,15 +267,18 @@ class ArticleDAO:
     async def get_by_slug(
         self, session: AsyncSession, slug: str, *, lock: Lock | None = None
     ) -> Article | None:
-        """The article; `lock` holds its row until commit (PostgreSQL), so writers to one article
-        take turns and each reads what the previous one left: "edit" still lets comments and
-        favourites reference it, "delete" does not. SQLite's writers take turns anyway."""
+        """The article whose current slug this is; `lock` holds its row until commit
+        (PostgreSQL), so writers to one article take turns and each reads what the previous one
+        left: "edit" still lets comments and favourites reference it, "delete" does not.
+        SQLite's writers take turns anyway."""
         if not can_hold(slug):
             return None
-        stmt = select(Article).where(Article.slug == slug)
-        if lock is not None:
-            stmt = stmt.with_for_update(key_share=lock == "edit")
-        return await session.scalar(stmt)
+        return await session.scalar(_locked(select(Article).where(Article.slug == slug), lock))
+
+    async def get(
+        self, session: AsyncSession, article_id: int, *, lock: Lock | None = None
+    ) -> Article | None:
+        return await session.scalar(_locked(select(Article).where(Article.id == article_id), lock))
 
     async def id_by_slug(self, session: AsyncSession, slug: str) -> int | None:
         if not can_hold(slug):
@@ -282,10 +286,14 @@ class ArticleDAO:
         return await session.scalar(select(Article.id).where(Article.slug == slug))
 
     async def add(self, session: AsyncSession, article: Article) -> Article:
-        """Insert; SlugTaken when another article has the slug (even one committed just now)."""
+        """Insert, its slug into the history too; SlugTaken when the slug is, or was, another
+        article's (even one committed just now): the history's key decides, not a lookup."""
         try:
             async with session.begin_nested():
                 session.add(article)
+                await session.flush()
+                if not await slug_history_dao.claim(session, article.id, article.slug):
+                    raise SlugTaken()
         except IntegrityError as exc:
             if "slug" in str(exc.orig):
                 raise SlugTaken() from exc
@@ -298,15 +306,27 @@ class ArticleDAO:
         await counter_dao.add(session, ARTICLES, +1)
 
     async def update(self, session: AsyncSession, article: Article, values: dict[str, Any]) -> None:
-        """Set columns and flush; SlugTaken (and nothing changed) when a new slug is in use."""
+        """Set columns and flush; SlugTaken (and nothing changed) when a new slug is, or was,
+        another article's. The old slug stays in the history, naming this article."""
+        renamed = values.get("slug", article.slug) != article.slug
         try:
             async with session.begin_nested():
                 for name, value in values.items():
                     setattr(article, name, value)
+                if renamed:
+                    # The history row after the article's UPDATE, which locks the row: its
+                    # foreign key check first would share-lock it, and two renames of one
+                    # article would then deadlock on their UPDATEs.
+                    await session.flush()
+                    if not await slug_history_dao.claim(session, article.id, values["slug"]):
+                        raise SlugTaken()
         except IntegrityError as exc:
             await session.refresh(article)
             if "slug" in str(exc.orig):
                 raise SlugTaken() from exc
+            raise
+        except SlugTaken:
+            await session.refresh(article)
             raise
 
     async def delete(self, session: AsyncSession, article_id: int) -> bool:
@@ -355,3 +375,7 @@ class ArticleDAO:
 
 
 article_dao = ArticleDAO()
+
+
+def _locked(statement: Select[Article], lock: Lock | None) -> Select[Article]:
+    return statement if lock is None else statement.with_for_update(key_share=lock == "edit")

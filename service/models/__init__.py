@@ -2,6 +2,7 @@
 
 from service.models.article import SLUG_MAX, TAG_KEY_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
+from service.models.slug_history import ArticleSlug
 from service.models.social import Counter, Favorite, Follow
 from service.models.user import USERNAME_KEY_MAX, BrowserSession, Role, User
 from service.models.views import ArticleView, CommentView, ProfileView
@@ -12,6 +13,7 @@ __all__ = [
     "TAG_KEY_MAX",
     "USERNAME_KEY_MAX",
     "Article",
+    "ArticleSlug",
     "ArticleTag",
     "ArticleView",
     "Base",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from quart import Blueprint
+from quart import Blueprint, url_for
 from quart_schema import tag
 
 from service import db, security
-from service.routes.responses import JSON, responds
+from service.errors import ArticleChanged
+from service.routes import conditional
+from service.routes.responses import JSON, Moved, responds
 from service.routes.validation import json_body, query
 from service.schemas.base import PageQuery
 from service.schemas.conduit import (
@@ -27,6 +29,7 @@ bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 @tag(["articles"])
 @security.optional_user
 @query(ArticleListQuery)
+@conditional.cacheable(conditional.PERSONAL)
 @responds(ArticleListResponse)
 async def list_articles(query_args: ArticleListQuery) -> JSON:
     views, total = await article_service.list_articles(
@@ -45,6 +48,7 @@ async def list_articles(query_args: ArticleListQuery) -> JSON:
 @tag(["articles"])
 @security.require_user
 @query(PageQuery)
+@conditional.cacheable(conditional.PERSONAL)
 @responds(ArticleListResponse)
 async def feed(query_args: PageQuery) -> JSON:
     views, total = await article_service.feed(
@@ -56,9 +60,12 @@ async def feed(query_args: PageQuery) -> JSON:
 @bp.get("/<slug>")
 @tag(["articles"])
 @security.optional_user
-@responds(ArticleResponse)
-async def get_article(slug: str) -> JSON:
+@conditional.cacheable(conditional.PERSONAL)
+@responds(ArticleResponse, moved=True)
+async def get_article(slug: str) -> JSON | Moved:
     view = await article_service.get(db.session(), slug, security.current_user_or_none())
+    if view.slug != slug:  # an old slug of the article
+        return Moved(article_response(view), url_for("articles.get_article", slug=view.slug))
     return article_response(view)
 
 
@@ -84,10 +91,15 @@ async def create_article(data: NewArticleBody) -> JSON:
 @tag(["articles"])
 @security.require_user
 @json_body(ArticleChangesBody)
+@conditional.versioned
 @responds(ArticleResponse)
 async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
     view = await article_service.update(
-        db.session(), security.current_user(), slug, data.article.changes()
+        db.session(),
+        security.current_user(),
+        slug,
+        data.article.changes(),
+        precondition=conditional.if_match(article_response, ArticleChanged),
     )
     return article_response(view)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from quart import Blueprint
+from quart import Blueprint, url_for
 from quart_schema import tag
 
 from service import db, security
-from service.routes.responses import JSON, responds
+from service.routes import conditional
+from service.routes.responses import JSON, Moved, responds
 from service.routes.validation import json_body
 from service.schemas.conduit import (
     CommentListResponse,
@@ -23,9 +24,14 @@ bp = Blueprint("comments", __name__, url_prefix="/api/articles/<slug>/comments")
 @bp.get("")
 @tag(["comments"])
 @security.optional_user
-@responds(CommentListResponse)
-async def list_comments(slug: str) -> JSON:
-    views = await comment_service.list_for(db.session(), slug, security.current_user_or_none())
+@conditional.cacheable(conditional.PERSONAL)
+@responds(CommentListResponse, moved=True)
+async def list_comments(slug: str) -> JSON | Moved:
+    current, views = await comment_service.list_for(
+        db.session(), slug, security.current_user_or_none()
+    )
+    if current != slug:  # an old slug of the article
+        return Moved(comment_list_response(views), url_for("comments.list_comments", slug=current))
     return comment_list_response(views)
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import quart_schema.openapi
 from quart_schema import OpenAPIProvider
+from werkzeug.routing import Rule
 
+from service.routes import conditional
 from service.schemas.base import ErrorBody
 
 # quart-schema's pattern runs across `>` and joins two parameters of one path into one:
@@ -18,6 +20,11 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
 
 class ServiceOpenAPIProvider(OpenAPIProvider):
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        conditional.document(self._app.view_functions[rule.endpoint], paths)
+        return paths, components
+
     def schema(self) -> dict[str, Any]:
         document = super().schema()
         components = document.setdefault("components", {}).setdefault("schemas", {})

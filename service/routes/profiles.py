@@ -6,6 +6,7 @@ from quart import Blueprint
 from quart_schema import tag
 
 from service import db, security
+from service.routes import conditional
 from service.routes.responses import JSON, responds
 from service.schemas.conduit import ProfileResponse, profile_response
 from service.services import profiles as profile_service
@@ -16,6 +17,7 @@ bp = Blueprint("profiles", __name__, url_prefix="/api/profiles")
 @bp.get("/<username>")
 @tag(["profiles"])
 @security.optional_user
+@conditional.cacheable(conditional.PERSONAL)
 @responds(ProfileResponse)
 async def get_profile(username: str) -> JSON:
     view = await profile_service.get(db.session(), username, security.current_user_or_none())

@@ -12,6 +12,7 @@ request's time (bench/, README "Performance").
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -22,7 +23,18 @@ from service.jsonio import dumps, json_response
 from service.schemas.base import Schema
 
 JSON = dict[str, Any]
-Handler = Callable[..., Awaitable[JSON]]
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What a handler returns for a resource asked for by an old name: 301 to `location`, with
+    the body found there, for clients that do not follow redirects."""
+
+    body: JSON
+    location: str
+
+
+Handler = Callable[..., Awaitable[JSON | Moved]]
 
 
 class ResponseSchemaMismatch(RuntimeError):
@@ -40,18 +52,28 @@ def check_body(model: type[Schema], body: JSON) -> None:
         raise ResponseSchemaMismatch(f"{model.__name__}: {body!r} != {described!r}")
 
 
-def responds(model: type[Schema], status: int = 200) -> Callable[[Handler], Callable[..., Any]]:
-    """Document `model` as the `status` response and send the handler's dict as JSON."""
+def responds(
+    model: type[Schema], status: int = 200, *, moved: bool = False
+) -> Callable[[Handler], Callable[..., Any]]:
+    """Document `model` as the `status` response and send the handler's dict as JSON; with
+    `moved`, also as the body of a 301 (the handler returns `Moved`)."""
 
     def decorator(func: Handler) -> Callable[..., Any]:
         document_response(model, status)(func)
+        if moved:
+            document_response(model, 301)(func)
 
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Response:
-            body = await func(*args, **kwargs)
+            result = await func(*args, **kwargs)
+            body, code, headers = (
+                (result.body, 301, {"Location": result.location})
+                if isinstance(result, Moved)
+                else (result, status, None)
+            )
             if current_app.config["VALIDATE_RESPONSES"]:
                 check_body(model, body)
-            return json_response(body, status)
+            return json_response(body, code, headers)
 
         return wrapper
 

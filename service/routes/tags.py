@@ -6,6 +6,7 @@ from quart import Blueprint, current_app
 from quart_schema import tag
 
 from service import db
+from service.routes import conditional
 from service.routes.responses import JSON, responds
 from service.schemas.conduit import TagListResponse, tag_list_response
 from service.services.tags import TagCache
@@ -15,6 +16,7 @@ bp = Blueprint("tags", __name__, url_prefix="/api/tags")
 
 @bp.get("")
 @tag(["tags"])
+@conditional.cacheable(conditional.SHARED_BRIEFLY)
 @responds(TagListResponse)
 async def list_tags() -> JSON:
     cache: TagCache = current_app.extensions["tag_cache"]

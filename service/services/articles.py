@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.daos.articles import ArticleFilter, Lock, SlugTaken, article_dao
+from service.daos.slug_history import ArticleRef, slug_history_dao
 from service.daos.tags import tag_dao
 from service.errors import ArticleForbidden, ArticleNotFound, Invalid
 from service.models import Article, ArticleView, ProfileView, User
@@ -49,7 +50,14 @@ async def feed(
 
 
 async def get(session: AsyncSession, slug: str, viewer: User | None) -> ArticleView:
-    view = await article_dao.view(session, slug=slug, viewer_id=viewer.id if viewer else None)
+    """The article the slug names, current or old: an old one gives a view whose slug differs
+    (one more query, only then)."""
+    viewer_id = viewer.id if viewer else None
+    view = await article_dao.view(session, slug=slug, viewer_id=viewer_id)
+    if view is None:
+        moved = await slug_history_dao.current(session, slug)
+        if moved is not None:
+            view = await article_dao.view(session, article_id=moved.id, viewer_id=viewer_id)
     if view is None:
         raise ArticleNotFound()
     return view
@@ -103,8 +111,13 @@ async def create(
 
 
 async def _own(session: AsyncSession, actor: User, slug: str, lock: Lock) -> Article:
-    """The actor's article, its row held until commit; ArticleNotFound, ArticleForbidden."""
+    """The actor's article that the slug names (current or old), its row held until commit;
+    ArticleNotFound, ArticleForbidden."""
     article = await article_dao.get_by_slug(session, slug, lock=lock)
+    if article is None:
+        moved = await slug_history_dao.current(session, slug)
+        if moved is not None:
+            article = await article_dao.get(session, moved.id, lock=lock)
     if article is None:
         raise ArticleNotFound()
     if article.author_id != actor.id:
@@ -113,13 +126,23 @@ async def _own(session: AsyncSession, actor: User, slug: str, lock: Lock) -> Art
 
 
 async def update(
-    session: AsyncSession, actor: User, slug: str, changes: dict[str, Any]
+    session: AsyncSession,
+    actor: User,
+    slug: str,
+    changes: dict[str, Any],
+    *,
+    precondition: Callable[[ArticleView], None] | None = None,
 ) -> ArticleView:
-    """Change fields and tags; a new title gives a new slug (the old one then answers 404)."""
+    """Change fields and tags; a new title gives a new slug (the old one keeps naming the
+    article). The row is locked first, so concurrent edits take turns; `precondition`
+    (If-Match) is shown the article as the actor sees it after the lock, so no other write
+    lands between its check and this one; it raises to refuse the change."""
     article = await _own(session, actor, slug, "edit")
     for name in (*REQUIRED, "tag_list"):
         if name in changes and changes[name] is None:
             raise Invalid("tagList" if name == "tag_list" else name, "can't be blank")
+    if precondition is not None:
+        precondition(await _view(session, article.id, actor))
     values = {name: changes[name] for name in REQUIRED if name in changes}
     if "tag_list" in changes:
         await _retag(session, article, normalize_tags(changes["tag_list"]))
@@ -158,11 +181,20 @@ async def delete(session: AsyncSession, actor: User, slug: str) -> None:
         raise ArticleNotFound()
 
 
-async def _article_id(session: AsyncSession, slug: str) -> int:
+async def locate(session: AsyncSession, slug: str) -> ArticleRef:
+    """The article a slug names, current or old, with its current slug; ArticleNotFound when
+    none. An old slug costs one more query, only then."""
     article_id = await article_dao.id_by_slug(session, slug)
-    if article_id is None:
+    if article_id is not None:
+        return ArticleRef(article_id, slug)
+    moved = await slug_history_dao.current(session, slug)
+    if moved is None:
         raise ArticleNotFound()
-    return article_id
+    return moved
+
+
+async def _article_id(session: AsyncSession, slug: str) -> int:
+    return (await locate(session, slug)).id
 
 
 async def favorite(session: AsyncSession, user: User, slug: str) -> ArticleView:
@@ -185,5 +217,5 @@ async def _view(session: AsyncSession, article_id: int, viewer: User) -> Article
 
 
 async def article_id_for(session: AsyncSession, slug: str) -> int:
-    """The id behind a slug; ArticleNotFound when there is none."""
+    """The id behind a slug, current or old; ArticleNotFound when there is none."""
     return await _article_id(session, slug)

@@ -7,14 +7,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.daos.comments import comment_dao
 from service.errors import CommentForbidden, CommentNotFound
 from service.models import Comment, CommentView, ProfileView, User
-from service.services.articles import article_id_for
+from service.services.articles import article_id_for, locate
 
 
-async def list_for(session: AsyncSession, slug: str, viewer: User | None) -> list[CommentView]:
-    article_id = await article_id_for(session, slug)
-    return await comment_dao.for_article(
-        session, article_id, viewer_id=viewer.id if viewer else None
+async def list_for(
+    session: AsyncSession, slug: str, viewer: User | None
+) -> tuple[str, list[CommentView]]:
+    """The article's current slug (an old one names it too) and its comments, newest first."""
+    article = await locate(session, slug)
+    comments = await comment_dao.for_article(
+        session, article.id, viewer_id=viewer.id if viewer else None
     )
+    return article.slug, comments
 
 
 async def add(session: AsyncSession, author: User, slug: str, body: str) -> CommentView:

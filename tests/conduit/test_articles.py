@@ -196,7 +196,7 @@ async def test_update_fields_and_tags(client, users, articles):
     assert sorted(tags["tags"]) == ["a", "c"]
 
 
-async def test_new_title_gives_new_slug_and_old_one_404s(client, users, articles):
+async def test_new_title_gives_new_slug_and_old_one_redirects(client, users, articles):
     alice = await users.make()
     article = await articles.make(alice, title="Before")
     response = await client.put(
@@ -206,7 +206,9 @@ async def test_new_title_gives_new_slug_and_old_one_404s(client, users, articles
     assert updated["slug"] == "after"
     assert updated["title"] == "After"
     assert updated["body"] == article["body"]
-    assert (await client.get("/api/articles/before")).status_code == 404
+    moved = await client.get("/api/articles/before")
+    assert moved.status_code == 301
+    assert moved.headers["Location"] == "/api/articles/after"
     assert (await client.get("/api/articles/after")).status_code == 200
 
 

@@ -123,14 +123,24 @@ async def scenario(http):
     tags = await call(http, "GET", "/api/tags")
     assert tags["tags"][0] == "live"
 
-    # A new title gives a new slug; the old one is gone. Only the author may delete.
+    # A new title gives a new slug; the old one redirects to it. Only the author may delete.
     updated = await call(
         http, "PUT", f"/api/articles/{slugs[1]}", w, json={"article": {"title": "Renamed"}}
     )
     assert updated["article"]["slug"] == "renamed"
-    await call(http, "GET", f"/api/articles/{slugs[1]}", status=404)
+    moved = await call(http, "GET", f"/api/articles/{slugs[1]}", status=301)
+    assert moved["article"]["slug"] == "renamed"
+    followed = await http.get(f"/api/articles/{slugs[1]}", follow_redirects=True)
+    assert followed.status_code == 200
+    assert str(followed.url).endswith("/api/articles/renamed")
+    assert followed.json() == moved
+    # Conditional requests over real HTTP: a 304 has no body.
+    tag = followed.headers["ETag"]
+    again = await http.get("/api/articles/renamed", headers={"If-None-Match": tag})
+    assert (again.status_code, again.content, again.headers["ETag"]) == (304, b"", tag)
     await call(http, "DELETE", "/api/articles/renamed", r, status=403)
     await call(http, "DELETE", "/api/articles/renamed", w, status=204)
+    await call(http, "GET", f"/api/articles/{slugs[1]}", status=404)
     await call(
         http,
         "DELETE",
