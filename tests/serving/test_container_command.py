@@ -45,11 +45,16 @@ def final_stage(dockerfile: str) -> dict[str, object]:
             for item in shlex.split(rest):
                 key, _, value = item.partition("=")
                 env[key] = value
-    pick = {word: rest for word, rest in final if word in {"ENTRYPOINT", "CMD", "USER", "WORKDIR"}}
+    pick = {
+        word: rest
+        for word, rest in final
+        if word in {"ENTRYPOINT", "CMD", "USER", "WORKDIR", "HEALTHCHECK"}
+    }
     copies = [rest.split()[:-1] for word, rest in build if word == "COPY"]
     return {
         "entrypoint": json.loads(pick["ENTRYPOINT"]),
         "cmd": json.loads(pick["CMD"]),
+        "healthcheck": json.loads(pick["HEALTHCHECK"].partition(" CMD ")[2]),
         "user": pick["USER"],
         "workdir": pick["WORKDIR"],
         "env": env,
@@ -127,22 +132,16 @@ def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, setting
         key: value.replace("/app", str(app)).replace("$PATH", "/usr/bin:/bin")
         for key, value in image["env"].items()  # type: ignore[union-attr]
     }
-    env |= {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "SECRET_KEY": "x" * 48,  # what `docker run -e` supplies in production
-        "DATABASE_URL": database_url,
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "HOME": str(image_root),
-    }
+    env |= {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "HOME": str(image_root)}
     workdir = str(image["workdir"]).replace("/app", str(app))
     user = str(image["user"])
 
-    # The documented one-off migration: docker run IMAGE alembic upgrade head
+    # The documented one-off migration, with nothing but the database's address:
+    # docker run --rm -e DATABASE_URL=... IMAGE alembic upgrade head
     migrate = subprocess.run(
         as_user(user, [*image["entrypoint"], "alembic", "upgrade", "head"]),  # type: ignore[misc]
         cwd=workdir,
-        env=env,
+        env=env | {"DATABASE_URL": database_url},
         capture_output=True,
         text=True,
         timeout=120,
@@ -150,6 +149,12 @@ def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, setting
     )
     assert migrate.returncode == 0, migrate.stderr
 
+    env |= {
+        "SECRET_KEY": "x" * 48,  # what `docker run -e` supplies in production
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
     log = image_root / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
@@ -167,10 +172,29 @@ def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, setting
         uids = _worker_uids(server.pid)
         assert uids, "no worker processes found"
         assert all(uid == int(user.split(":")[0]) for uid in uids), uids
+        # Docker runs the HEALTHCHECK in the container, with its environment: it follows PORT.
+        healthy = _healthcheck(image, user, workdir, env)
+        assert healthy.returncode == 0, healthy.stderr
+        elsewhere = _healthcheck(image, user, workdir, env | {"PORT": str(free_port())})
+        assert elsewhere.returncode == 1, elsewhere.stderr
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
     assert code == 0, log.read_text()
+
+
+def _healthcheck(
+    image: dict[str, object], user: str, workdir: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        as_user(user, image["healthcheck"]),  # type: ignore[arg-type]
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def _worker_uids(pid: int) -> list[int]:
