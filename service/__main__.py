@@ -2,6 +2,8 @@
 
 The password comes from --password-stdin or an interactive prompt, never from argv, so it
 stays out of shell history and process listings. This is the only way to make the first admin.
+With --promote, an existing account (named by --email or --username) becomes an admin instead;
+no password is asked or changed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import ValidationError
 from service.config import ConfigError, load_config
 from service.crypto import PasswordHasher
 from service.db import Database
-from service.errors import AppError
+from service.errors import AppError, Conflict
 from service.models import Role
 from service.schemas.users import NewUser
 from service.services import users as user_service
@@ -45,6 +47,21 @@ async def create_admin(username: str, email: str, password: str) -> int:
         await database.dispose()
 
 
+async def promote_admin(email: str | None, username: str | None) -> int:
+    database = Database(load_config())
+    await database.connect()
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            user, changed = await user_service.promote_to_admin(
+                session, email=email, username=username
+            )
+        who = f"{user.username} <{user.email}> (id {user.id})"
+        print(f"promoted {who} to admin" if changed else f"{who} is already an admin")
+        return 0
+    finally:
+        await database.dispose()
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -57,20 +74,36 @@ def _read_password(from_stdin: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service")
     commands = parser.add_subparsers(dest="command", required=True)
-    admin = commands.add_parser("create-admin", help="create an account with the admin role")
-    admin.add_argument("--username", required=True)
-    admin.add_argument("--email", required=True)
+    admin = commands.add_parser(
+        "create-admin",
+        help="create an account with the admin role, or promote an existing one (--promote)",
+    )
+    admin.add_argument("--username")
+    admin.add_argument("--email")
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    admin.add_argument(
+        "--promote",
+        action="store_true",
+        help="make the existing account with this --email or --username an admin (no password)",
+    )
     args = parser.parse_args(argv)
+    if args.promote and not (args.email or args.username):
+        admin.error("--promote needs --email or --username")
+    if not args.promote and not (args.email and args.username):
+        admin.error("the following arguments are required: --username, --email")
 
-    password = _read_password(args.password_stdin)
     try:
+        if args.promote:
+            return asyncio.run(promote_admin(args.email, args.username))
+        password = _read_password(args.password_stdin)
         return asyncio.run(create_admin(args.username, args.email, password))
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             print(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+    except Conflict as exc:
+        print(f"error: {exc} (add --promote to make that account an admin)", file=sys.stderr)
     except (ConfigError, AppError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     return 1
