@@ -28,8 +28,9 @@ COPY --from=build /app /app
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    APP_ENV=production \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/conduit-metrics
+    APP_ENV=production
+# No PROMETHEUS_MULTIPROC_DIR: the launcher makes one for its workers, and one-off commands
+# (alembic, create-admin) keep their metrics in memory instead of needing that folder.
 USER 10001:10001
 EXPOSE 8000
 STOPSIGNAL SIGTERM

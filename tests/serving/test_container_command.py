@@ -18,8 +18,12 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
+from service.config import Settings
+from tests.conftest import create_postgres_database
 from tests.live import ROOT, free_port, wait_ready
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # /root, where the dev Python lives, is closed to others
@@ -111,28 +115,41 @@ def as_user(user: str, argv: list[str]) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={gid or uid}", "--clear-groups", *argv]
 
 
-def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, settings):
+@pytest.fixture
+async def image_database(settings: Settings) -> str:
+    """An empty PostgreSQL database of its own (the image's commands write to it), or ''."""
+    if settings.is_sqlite:
+        return ""
+    target = make_url(settings.database_url)
+    url = target.set(database=f"{target.database}_image").render_as_string(False)
+    await create_postgres_database(url)
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+    return url
+
+
+def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, image_database):
     image = final_stage((ROOT / "Dockerfile").read_text())
     assert image["user"] != "root"
     assert not str(image["user"]).startswith("0")
     assert image["entrypoint"][0] == "tini"
     app = build(image, image_root)
-    metrics_dir = image_root / "metrics"
-    metrics_dir.mkdir(mode=0o777)
-    metrics_dir.chmod(0o777)
-    if settings.is_sqlite:
+    if not image_database:
         data = image_root / "data"
         data.mkdir()
         data.chmod(0o777)
         database_url = f"sqlite+aiosqlite:///{data / 'conduit.db'}"
     else:
-        database_url = settings.database_url
+        database_url = image_database
     port = free_port()
     env = {
         key: value.replace("/app", str(app)).replace("$PATH", "/usr/bin:/bin")
         for key, value in image["env"].items()  # type: ignore[union-attr]
     }
-    env |= {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "HOME": str(image_root)}
+    env["HOME"] = str(image_root)  # nothing else: the image's environment as it is
     workdir = str(image["workdir"]).replace("/app", str(app))
     user = str(image["user"])
 
@@ -155,6 +172,32 @@ def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, setting
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
     }
+    # The first admin, as the README says: docker run ... IMAGE python -m service create-admin
+    admin = subprocess.run(
+        as_user(
+            user,
+            [
+                *image["entrypoint"],  # type: ignore[misc]
+                "python",
+                "-m",
+                "service",
+                "create-admin",
+                "--username",
+                "boss",
+                "--email",
+                "boss@example.com",
+                "--password-stdin",
+            ],
+        ),
+        cwd=workdir,
+        env=env,
+        input="a long admin password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert admin.returncode == 0, admin.stderr
     log = image_root / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
