@@ -1,9 +1,11 @@
 """Login rate limits on the page and the API, per account and per address, with Redis
-(db 4, a prefix per test) and with the in-process counters."""
+(TEST_REDIS_URL, default db 4 on 127.0.0.1:6379, a prefix per test; scripts/system-deps starts
+it if it is installed but not running) and with the in-process counters."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from tests.helpers import error_of
 from tests.signin.helpers import submit_login
 
-REDIS_TEST_URL = "redis://127.0.0.1:6379/4"
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/4")
 
 
 @pytest.fixture(params=["memory", "redis"])
