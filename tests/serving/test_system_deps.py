@@ -7,8 +7,14 @@ root on a fresh Debian (apt-get install) is what .ci/run's `--strict` call prove
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from tests.live import ROOT, free_port
 
@@ -17,9 +23,23 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"  # a Debian user's: no /usr/sbin, where nginx is
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def script() -> Iterator[Path]:
+    """A copy the unprivileged user can read (a clone under /root or mktemp -d is closed)."""
+    folder = Path(tempfile.mkdtemp(prefix="system-deps-"))
+    folder.chmod(0o755)
+    copy = folder / "system-deps"
+    shutil.copy(SCRIPT, copy)
+    copy.chmod(0o755)
+    yield copy
+    shutil.rmtree(folder)
+
+
+def run(
+    script: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*NOBODY, "bash", str(SCRIPT), *args],
+        [*NOBODY, "bash", str(script), *args],
         cwd="/",
         env={"PATH": USER_PATH, **(env or {})},
         capture_output=True,
@@ -38,9 +58,9 @@ def redis_ping(port: int) -> bool:
         return False
 
 
-def test_names_in_one_line_what_it_cannot_provide():
+def test_names_in_one_line_what_it_cannot_provide(script):
     missing = {"CHROMIUM_PATH": "/nonexistent/chromium"}
-    result = run(env=missing)
+    result = run(script, env=missing)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
@@ -48,26 +68,26 @@ def test_names_in_one_line_what_it_cannot_provide():
     assert "as root on Debian this installs them (apt-get install chromium)" in lines[0]
     # nginx lives in /usr/sbin, outside a user's PATH: still found.
     assert "nginx" not in lines[0]
-    strict = run("--strict", env=missing)
+    strict = run(script, "--strict", env=missing)
     assert strict.returncode == 1
     assert strict.stderr == result.stderr
 
 
-def test_install_needs_only_a_working_venv():
-    result = run("install", env={"CHROMIUM_PATH": "/nonexistent/chromium"})
+def test_install_needs_only_a_working_venv(script):
+    result = run(script, "install", env={"CHROMIUM_PATH": "/nonexistent/chromium"})
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-def test_starts_redis_when_installed_but_not_running():
+def test_starts_redis_when_installed_but_not_running(script):
     port = free_port()
     env = {"TEST_REDIS_URL": f"redis://127.0.0.1:{port}/4"}
     assert not redis_ping(port)
     try:
-        started = run(env=env)
+        started = run(script, env=env)
         assert started.returncode == 0, started.stderr
         assert f"system-deps: started Redis on 127.0.0.1:{port}" in started.stdout
         assert redis_ping(port)
-        again = run(env=env)
+        again = run(script, env=env)
         assert "started Redis" not in again.stdout
         assert "Redis" not in again.stderr
     finally:
