@@ -7,6 +7,7 @@ root on a fresh Debian (apt-get install) is what .ci/run's `--strict` call prove
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -101,9 +102,12 @@ def test_starts_redis_when_installed_but_not_running(script):
 
 def test_make_runs_it_before_installing_and_testing():
     """On a fresh clone `make test` runs the script first (python3-venv before `venv`)."""
+    # As a person types it: not inside another make, no PYTEST_ARGS or PYTHON of the caller's.
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS", "PYTHON"}
     plan = subprocess.run(
         ["make", "--dry-run", "--always-make", "test"],
         cwd=ROOT,
+        env={key: value for key, value in os.environ.items() if key not in outer},
         capture_output=True,
         text=True,
         timeout=60,
