@@ -28,14 +28,17 @@ COPY --from=build /app /app
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    APP_ENV=production \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/conduit-metrics
+    APP_ENV=production
+# No PROMETHEUS_MULTIPROC_DIR: the launcher makes one for its workers, and one-off commands
+# (alembic, create-admin) keep their metrics in memory instead of needing that folder.
 USER 10001:10001
 EXPOSE 8000
 STOPSIGNAL SIGTERM
+# The port the launcher binds: PORT, else hypercorn.toml's bind (as service/serve.py decides).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import os, sys, tomllib, urllib.request; port = os.environ.get('PORT') or tomllib.load(open('hypercorn.toml', 'rb'))['bind'][0].rpartition(':')[2]; sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status != 200)"]
 # tini reaps children and passes SIGTERM on; the launcher drains every worker before exiting.
-# Migrations are a one-off: docker run --rm -e DATABASE_URL=... IMAGE alembic upgrade head
+# Migrations are a one-off needing only the database: docker run --rm -e DATABASE_URL=... IMAGE
+# alembic upgrade head (compose.yaml's `migrate` service).
 ENTRYPOINT ["tini", "--"]
 CMD ["python", "-m", "service.serve", "--config", "hypercorn.toml"]

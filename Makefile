@@ -1,15 +1,18 @@
-# Set-up needs only python3 (3.11+): uv comes from PyPI into .tools/, the app's
-# dependencies from uv.lock into .venv/.
+# Set-up needs only python3 (3.11+) and make: uv comes from PyPI into .tools/, the app's
+# dependencies from uv.lock into .venv/. scripts/system-deps provides (as root on Debian) or
+# names what the system lacks: python3-venv for this, the tests' nginx, chromium, Redis...
 PYTHON ?= python3
 UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SYSTEM_DEPS = PYTHON=$(PYTHON) bash scripts/system-deps
 
-.PHONY: run test lint migrate install clean bench bench-soak bench-smoke
+.PHONY: run test lint migrate install system-deps clean bench bench-soak bench-smoke
 
 $(UV):
+	$(SYSTEM_DEPS) install
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
 
@@ -25,7 +28,11 @@ migrate: install
 run: migrate
 	$(BIN)/hypercorn --config hypercorn.toml --bind $(HOST):$(PORT) asgi:app
 
-test: install
+# What the tests drive besides Python: nginx, tini, wrk, chromium, Redis (see the script).
+system-deps:
+	$(SYSTEM_DEPS) test
+
+test: system-deps install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -34,6 +41,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck scripts/system-deps .ci/run
 
 # The load bench (README, "Performance"): PostgreSQL and Debian's wrk; BENCH_ARGS adds options.
 bench: install

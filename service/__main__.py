@@ -4,6 +4,8 @@ CronJob: expired browser sessions sign nobody in, but their rows stay until prun
 
 The password comes from --password-stdin or an interactive prompt, never from argv, so it
 stays out of shell history and process listings. This is the only way to make the first admin.
+With --promote, an existing account (named by --email or --username) becomes an admin instead;
+no password is asked or changed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from service.config import ConfigError, load_config
 from service.crypto import PasswordHasher
 from service.db import Database
-from service.errors import AppError
+from service.errors import AppError, Conflict
 from service.models import Role
 from service.schemas.users import NewUser
 from service.services import browser_sessions
@@ -63,6 +65,21 @@ async def prune_sessions() -> int:
         await database.dispose()
 
 
+async def promote_admin(email: str | None, username: str | None) -> int:
+    database = Database(load_config())
+    await database.connect()
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            user, changed = await user_service.promote_to_admin(
+                session, email=email, username=username
+            )
+        who = f"{user.username} <{user.email}> (id {user.id})"
+        print(f"promoted {who} to admin" if changed else f"{who} is already an admin")
+        return 0
+    finally:
+        await database.dispose()
+
+
 NO_TERMINAL = "error: no terminal to ask for the password; send it with --password-stdin"
 
 
@@ -86,23 +103,40 @@ def _read_password(from_stdin: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service")
     commands = parser.add_subparsers(dest="command", required=True)
-    admin = commands.add_parser("create-admin", help="create an account with the admin role")
-    admin.add_argument("--username", required=True)
-    admin.add_argument("--email", required=True)
+    admin = commands.add_parser(
+        "create-admin",
+        help="create an account with the admin role, or promote an existing one (--promote)",
+    )
+    admin.add_argument("--username")
+    admin.add_argument("--email")
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    admin.add_argument(
+        "--promote",
+        action="store_true",
+        help="make the existing account with this --email or --username an admin (no password)",
+    )
     commands.add_parser("prune-sessions", help="delete expired browser sessions")
     args = parser.parse_args(argv)
+    if args.command == "create-admin":
+        if args.promote and not (args.email or args.username):
+            admin.error("--promote needs --email or --username")
+        if not args.promote and not (args.email and args.username):
+            admin.error("the following arguments are required: --username, --email")
 
     try:
         if args.command == "prune-sessions":
             return asyncio.run(prune_sessions())
+        if args.promote:
+            return asyncio.run(promote_admin(args.email, args.username))
         password = _read_password(args.password_stdin)
         return asyncio.run(create_admin(args.username, args.email, password))
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             print(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+    except Conflict as exc:
+        print(f"error: {exc} (add --promote to make that account an admin)", file=sys.stderr)
     except (ConfigError, AppError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     return 1

@@ -174,6 +174,24 @@ class DeployedSettings(Settings):
         return value
 
 
+class DeployedMigrationSettings(Settings):
+    """Alembic in staging and production: the database URL is required, secrets are not read.
+
+    A one-off migration (`docker run -e DATABASE_URL=... IMAGE alembic upgrade head`, the
+    compose file's `migrate` service) should not be handed the signing key it never uses.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_required(cls, data: dict[str, object]) -> dict[str, object]:
+        lowered = {k.lower(): v for k, v in data.items()}
+        if not lowered.get("database_url"):
+            raise ValueError(
+                f"DATABASE_URL is required when APP_ENV is set to {lowered.get('app_env')}"
+            )
+        return data
+
+
 class StagingSettings(DeployedSettings):
     app_env: Environment = "staging"
 
@@ -192,10 +210,27 @@ SETTINGS_BY_ENV: dict[str, type[Settings]] = {
 
 def load_config(env: str | None = None, **overrides: object) -> Settings:
     """Build the settings for APP_ENV (or `env`); ConfigError names the bad variable."""
+    name = _environment(env)
+    return _build(SETTINGS_BY_ENV[name], name, overrides)
+
+
+def load_migration_config(env: str | None = None) -> Settings:
+    """Settings for Alembic: like load_config, but deployed environments need only DATABASE_URL."""
+    name = _environment(env)
+    settings_class = SETTINGS_BY_ENV[name]
+    if issubclass(settings_class, DeployedSettings):
+        settings_class = DeployedMigrationSettings
+    return _build(settings_class, name, {})
+
+
+def _environment(env: str | None) -> str:
     name = (env or os.environ.get("APP_ENV") or "development").strip().lower()
-    settings_class = SETTINGS_BY_ENV.get(name)
-    if settings_class is None:
+    if name not in SETTINGS_BY_ENV:
         raise ConfigError(f"APP_ENV: must be one of {', '.join(SETTINGS_BY_ENV)} (got {name!r})")
+    return name
+
+
+def _build(settings_class: type[Settings], name: str, overrides: dict[str, object]) -> Settings:
     try:
         return settings_class(**{"app_env": name, **overrides})  # type: ignore[arg-type]
     except ValidationError as exc:

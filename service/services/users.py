@@ -96,6 +96,29 @@ async def authenticate(
     return user
 
 
+async def promote_to_admin(
+    session: AsyncSession, *, email: str | None = None, username: str | None = None
+) -> tuple[User, bool]:
+    """Give an existing account the admin role; the account and whether it changed.
+
+    UserNotFound when no account matches, Invalid when email and username name different ones.
+    """
+    by_email = await user_dao.get_by_email(session, normalize_email(email)) if email else None
+    by_name = (
+        await user_dao.get_by_username_key(session, username_key(username)) if username else None
+    )
+    if (email and by_email is None) or (username and by_name is None):
+        raise UserNotFound()
+    if by_email is not None and by_name is not None and by_email.id != by_name.id:
+        raise Invalid("user", "email and username name different accounts")
+    user = by_email or by_name
+    if user is None:
+        raise Invalid("user", "name the account by email or username")
+    if user.role == Role.ADMIN.value:
+        return user, False
+    return await user_dao.update(session, user, {"role": Role.ADMIN.value}), True
+
+
 async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
     return await user_dao.get_by_id(session, user_id)
 

@@ -158,6 +158,21 @@ async def test_slugs_are_url_safe_and_unique(client, users, articles):
         assert (await client.get(f"/api/articles/{slug}")).status_code == 200
 
 
+async def test_non_latin_titles_get_readable_slugs(client, users, articles):
+    alice = await users.make()
+    for title, slug in [
+        ("Привет, мир!", "privet-mir"),
+        ("你好世界", "ni-hao-shi-jie"),
+        ("🚀", "rocket"),
+    ]:
+        made = await articles.make(alice, title=title)
+        assert made["slug"] == slug
+        got = await (await client.get(f"/api/articles/{slug}")).get_json()
+        assert got["article"]["title"] == title
+    again = await articles.make(alice, title="Привет, мир!")
+    assert re.fullmatch(r"privet-mir-[0-9a-f]{8}", again["slug"])
+
+
 async def test_concurrent_same_title_gets_distinct_slugs(client, users):
     alice = await users.make()
     responses = await asyncio.gather(

@@ -122,3 +122,61 @@ async def test_tags_casefold_merges_case_variants_and_recounts(settings: Setting
     assert [tuple(row) for row in tags] == [(1, "Dragons"), (4, "other")]
     assert links[0][0] == 4
     _alembic(url, "upgrade", "head")
+
+
+def _alembic_as_operator(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`alembic upgrade head` as the image runs it: production, DATABASE_URL and nothing else."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ROOT / "pyproject.toml"), "upgrade", "head"],
+        cwd=cwd,  # no .env file here: only what is passed counts
+        env={"PATH": os.environ["PATH"], "APP_ENV": "production", "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_migrations_need_only_the_database_url(settings: Settings, tmp_path: Path):
+    """The README's `docker run -e DATABASE_URL=... IMAGE alembic upgrade head`: no SECRET_KEY."""
+    if settings.is_sqlite:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'operator.db'}"
+    else:
+        target = make_url(settings.database_url)
+        url = target.set(database=f"{target.database}_operator").render_as_string(False)
+        await create_postgres_database(url)
+    result = _alembic_as_operator(url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "SECRET_KEY" not in result.stderr
+
+
+async def test_production_migrations_still_require_the_url(tmp_path: Path):
+    result = _alembic_as_operator("", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: DATABASE_URL is required when APP_ENV is set to production"
+    ]
+
+
+async def test_a_database_that_does_not_exist_is_one_line(settings: Settings, tmp_path: Path):
+    if settings.is_sqlite:  # SQLite creates a missing file; a folder in its place cannot open
+        (tmp_path / "folder.db").mkdir()
+        url = f"sqlite+aiosqlite:///{tmp_path / 'folder.db'}"
+        expected = f"error: cannot open the SQLite database {tmp_path / 'folder.db'}"
+    else:
+        target = make_url(settings.database_url)
+        url = target.set(database="conduit_no_such_database").render_as_string(False)
+        expected = 'error: database "conduit_no_such_database" does not exist'
+    result = _alembic_as_operator(url, tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(expected), lines[0]
+
+
+async def test_an_unreachable_server_is_one_line(tmp_path: Path):
+    result = _alembic_as_operator("postgresql+asyncpg://app@127.0.0.1:1/app", tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot connect to PostgreSQL at 127.0.0.1:1"), lines[0]

@@ -18,8 +18,12 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
+from service.config import Settings
+from tests.conftest import create_postgres_database
 from tests.live import ROOT, free_port, wait_ready
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # /root, where the dev Python lives, is closed to others
@@ -45,11 +49,16 @@ def final_stage(dockerfile: str) -> dict[str, object]:
             for item in shlex.split(rest):
                 key, _, value = item.partition("=")
                 env[key] = value
-    pick = {word: rest for word, rest in final if word in {"ENTRYPOINT", "CMD", "USER", "WORKDIR"}}
+    pick = {
+        word: rest
+        for word, rest in final
+        if word in {"ENTRYPOINT", "CMD", "USER", "WORKDIR", "HEALTHCHECK"}
+    }
     copies = [rest.split()[:-1] for word, rest in build if word == "COPY"]
     return {
         "entrypoint": json.loads(pick["ENTRYPOINT"]),
         "cmd": json.loads(pick["CMD"]),
+        "healthcheck": json.loads(pick["HEALTHCHECK"].partition(" CMD ")[2]),
         "user": pick["USER"],
         "workdir": pick["WORKDIR"],
         "env": env,
@@ -106,43 +115,50 @@ def as_user(user: str, argv: list[str]) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={gid or uid}", "--clear-groups", *argv]
 
 
-def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, settings):
+@pytest.fixture
+async def image_database(settings: Settings) -> str:
+    """An empty PostgreSQL database of its own (the image's commands write to it), or ''."""
+    if settings.is_sqlite:
+        return ""
+    target = make_url(settings.database_url)
+    url = target.set(database=f"{target.database}_image").render_as_string(False)
+    await create_postgres_database(url)
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+    return url
+
+
+def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, image_database):
     image = final_stage((ROOT / "Dockerfile").read_text())
     assert image["user"] != "root"
     assert not str(image["user"]).startswith("0")
     assert image["entrypoint"][0] == "tini"
     app = build(image, image_root)
-    metrics_dir = image_root / "metrics"
-    metrics_dir.mkdir(mode=0o777)
-    metrics_dir.chmod(0o777)
-    if settings.is_sqlite:
+    if not image_database:
         data = image_root / "data"
         data.mkdir()
         data.chmod(0o777)
         database_url = f"sqlite+aiosqlite:///{data / 'conduit.db'}"
     else:
-        database_url = settings.database_url
+        database_url = image_database
     port = free_port()
     env = {
         key: value.replace("/app", str(app)).replace("$PATH", "/usr/bin:/bin")
         for key, value in image["env"].items()  # type: ignore[union-attr]
     }
-    env |= {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "SECRET_KEY": "x" * 48,  # what `docker run -e` supplies in production
-        "DATABASE_URL": database_url,
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "HOME": str(image_root),
-    }
+    env["HOME"] = str(image_root)  # nothing else: the image's environment as it is
     workdir = str(image["workdir"]).replace("/app", str(app))
     user = str(image["user"])
 
-    # The documented one-off migration: docker run IMAGE alembic upgrade head
+    # The documented one-off migration, with nothing but the database's address:
+    # docker run --rm -e DATABASE_URL=... IMAGE alembic upgrade head
     migrate = subprocess.run(
         as_user(user, [*image["entrypoint"], "alembic", "upgrade", "head"]),  # type: ignore[misc]
         cwd=workdir,
-        env=env,
+        env=env | {"DATABASE_URL": database_url},
         capture_output=True,
         text=True,
         timeout=120,
@@ -150,6 +166,38 @@ def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, setting
     )
     assert migrate.returncode == 0, migrate.stderr
 
+    env |= {
+        "SECRET_KEY": "x" * 48,  # what `docker run -e` supplies in production
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
+    # The first admin, as the README says: docker run ... IMAGE python -m service create-admin
+    admin = subprocess.run(
+        as_user(
+            user,
+            [
+                *image["entrypoint"],  # type: ignore[misc]
+                "python",
+                "-m",
+                "service",
+                "create-admin",
+                "--username",
+                "boss",
+                "--email",
+                "boss@example.com",
+                "--password-stdin",
+            ],
+        ),
+        cwd=workdir,
+        env=env,
+        input="a long admin password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert admin.returncode == 0, admin.stderr
     log = image_root / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
@@ -167,10 +215,29 @@ def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, setting
         uids = _worker_uids(server.pid)
         assert uids, "no worker processes found"
         assert all(uid == int(user.split(":")[0]) for uid in uids), uids
+        # Docker runs the HEALTHCHECK in the container, with its environment: it follows PORT.
+        healthy = _healthcheck(image, user, workdir, env)
+        assert healthy.returncode == 0, healthy.stderr
+        elsewhere = _healthcheck(image, user, workdir, env | {"PORT": str(free_port())})
+        assert elsewhere.returncode == 1, elsewhere.stderr
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
     assert code == 0, log.read_text()
+
+
+def _healthcheck(
+    image: dict[str, object], user: str, workdir: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        as_user(user, image["healthcheck"]),  # type: ignore[arg-type]
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def _worker_uids(pid: int) -> list[int]:

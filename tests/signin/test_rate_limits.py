@@ -1,10 +1,13 @@
 """Login and registration rate limits on the page and the API, per account, per (account,
-address) pair and per address, with Redis (db 4, a prefix per test) and with the in-process
-counters; and what a stranger can no longer do: lock an owner out of their account."""
+address) pair and per address, with Redis (TEST_REDIS_URL, default db 4 on 127.0.0.1:6379, a
+prefix per test; scripts/system-deps starts it if it is installed but not running) and with
+the in-process counters; and what a stranger can no longer do: lock an owner out of their
+account."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import pytest
@@ -13,7 +16,7 @@ from service.config import Settings
 from tests.helpers import error_of
 from tests.signin.helpers import submit_login
 
-REDIS_TEST_URL = "redis://127.0.0.1:6379/4"
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/4")
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service import config
-from service.config import DEV_SECRET_KEY, ConfigError, load_config
+from service.config import DEV_SECRET_KEY, ConfigError, load_config, load_migration_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "s" * 48
@@ -80,3 +80,16 @@ def test_asgi_refuses_to_start_with_one_clear_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("configuration error: SECRET_KEY")
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_migrations_need_only_the_database_url(monkeypatch, environment):
+    monkeypatch.setenv("DATABASE_URL", PG)
+    assert load_migration_config(environment).database_url == PG
+    monkeypatch.setenv("SECRET_KEY", "short")  # not read, so not refused
+    assert load_migration_config(environment).database_url == PG
+    monkeypatch.delenv("DATABASE_URL")
+    with pytest.raises(
+        ConfigError, match=f"DATABASE_URL is required when APP_ENV is set to {environment}"
+    ):
+        load_migration_config(environment)
