@@ -6,6 +6,8 @@ from quart import Blueprint
 from quart_schema import tag
 
 from service import db, security
+from service.errors import ArticleForbidden, ArticleNotFound, Invalid
+from service.routes.apidoc import Answer, ErrorDoc, answers, errors
 from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
 from service.schemas.base import PageQuery
@@ -22,6 +24,16 @@ from service.services import articles as article_service
 
 bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 
+NO_ARTICLE = ErrorDoc.of(ArticleNotFound, "no article has this slug")
+NOT_AUTHOR = ErrorDoc.of(ArticleForbidden, "the caller is not the article's author")
+BLANK_TAG = ErrorDoc.of(
+    Invalid("tagList", "can't contain blank tags"), "a tag is empty or only whitespace"
+)
+NO_SLUG = ErrorDoc.of(
+    Invalid("title", "could not be turned into a unique slug, try another"),
+    "every slug tried for this title was taken meanwhile",
+)
+
 
 @bp.get("")
 @tag(["articles"])
@@ -29,6 +41,13 @@ bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 @query(ArticleListQuery)
 @responds(ArticleListResponse)
 async def list_articles(query_args: ArticleListQuery) -> JSON:
+    """List articles.
+
+    Newest first, without their bodies, with `articlesCount`: the number of all matches, not
+    the page's length. Filters combine with AND: `tag`, `author` (a username) and `favorited`
+    (the username of someone who favourited them); an unknown name matches nothing.
+    `limit` is 1 to 100 (default 20) and `offset` from 0: anything else is a 422.
+    """
     views, total = await article_service.list_articles(
         db.session(),
         security.current_user_or_none(),
@@ -47,6 +66,10 @@ async def list_articles(query_args: ArticleListQuery) -> JSON:
 @query(PageQuery)
 @responds(ArticleListResponse)
 async def feed(query_args: PageQuery) -> JSON:
+    """The caller's feed.
+
+    Articles by the authors the caller follows, newest first, paged and counted as the list.
+    """
     views, total = await article_service.feed(
         db.session(), security.current_user(), limit=query_args.limit, offset=query_args.offset
     )
@@ -55,19 +78,32 @@ async def feed(query_args: PageQuery) -> JSON:
 
 @bp.get("/<slug>")
 @tag(["articles"])
+@errors(NO_ARTICLE)
 @security.optional_user
 @responds(ArticleResponse)
 async def get_article(slug: str) -> JSON:
+    """One article.
+
+    The article with its body, its tags (alphabetical), its author's profile, and whether the
+    caller favourited it and follows its author.
+    """
     view = await article_service.get(db.session(), slug, security.current_user_or_none())
     return article_response(view)
 
 
 @bp.post("")
 @tag(["articles"])
+@errors(BLANK_TAG, NO_SLUG)
 @security.require_user
 @json_body(NewArticleBody)
 @responds(ArticleResponse, 201)
 async def create_article(data: NewArticleBody) -> JSON:
+    """Publish an article.
+
+    The slug is readable ASCII made from the title (`Héllo, Wörld!` gives `hello-world`); a
+    taken slug gets a random suffix. Title and description are trimmed; tags are trimmed and
+    kept once, at most 20 of 1 to 64 characters.
+    """
     new = data.article
     view = await article_service.create(
         db.session(),
@@ -82,10 +118,16 @@ async def create_article(data: NewArticleBody) -> JSON:
 
 @bp.put("/<slug>")
 @tag(["articles"])
+@errors(NO_ARTICLE, NOT_AUTHOR, BLANK_TAG, NO_SLUG)
 @security.require_user
 @json_body(ArticleChangesBody)
 @responds(ArticleResponse)
 async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
+    """Update an article (its author only).
+
+    Any of `title`, `description`, `body` and `tagList` (which replaces the tags); a field left
+    out stays, and none may be null. A new title gives a new slug: the old one then answers 404.
+    """
     view = await article_service.update(
         db.session(), security.current_user(), slug, data.article.changes()
     )
@@ -94,25 +136,42 @@ async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
 
 @bp.delete("/<slug>")
 @tag(["articles"])
+@errors(NO_ARTICLE, NOT_AUTHOR)
+@answers(Answer(204, "Deleted; no content."))
 @security.require_user
 async def delete_article(slug: str) -> tuple[str, int]:
+    """Delete an article (its author only).
+
+    Its comments, favourites and tag links go with it.
+    """
     await article_service.delete(db.session(), security.current_user(), slug)
     return "", 204
 
 
 @bp.post("/<slug>/favorite")
 @tag(["favorites"])
+@errors(NO_ARTICLE)
 @security.require_user
 @responds(ArticleResponse)
 async def favorite(slug: str) -> JSON:
+    """Favourite an article.
+
+    Idempotent: the count goes up once per user. Any request body is ignored. Answers the
+    article with `favorited: true`.
+    """
     view = await article_service.favorite(db.session(), security.current_user(), slug)
     return article_response(view)
 
 
 @bp.delete("/<slug>/favorite")
 @tag(["favorites"])
+@errors(NO_ARTICLE)
 @security.require_user
 @responds(ArticleResponse)
 async def unfavorite(slug: str) -> JSON:
+    """Take back a favourite.
+
+    Idempotent. Answers the article with `favorited: false`.
+    """
     view = await article_service.unfavorite(db.session(), security.current_user(), slug)
     return article_response(view)
