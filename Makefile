@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate install clean bench bench-soak bench-smoke
+.PHONY: run test fuzz lint migrate install clean bench bench-soak bench-smoke
+# The fuzz run's own PostgreSQL database (emptied by the run); override to use another.
+FUZZ_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/conduit_fuzz
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -27,6 +29,10 @@ run: migrate
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Schemathesis against a live server (tests/fuzz): a few minutes; reports in test-output/fuzz/.
+fuzz: install
+	TEST_DATABASE_URL=$(FUZZ_DATABASE_URL) $(BIN)/pytest -m fuzz tests/fuzz $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -174,9 +174,13 @@ def field_error(model: type[BaseModel]) -> ErrorDoc:
 
 def query_error(parameters: list[dict[str, Any]]) -> list[ErrorDoc]:
     names = [p["name"] for p in parameters if p.get("in") == "query"]
-    docs = [ErrorDoc(422, name, "must not contain NUL characters", "") for name in names[:1]]
+    docs = []
     if "limit" in names:
-        docs.insert(0, ErrorDoc(422, "limit", "must be less than or equal to 100", ""))
+        docs.append(ErrorDoc(422, "limit", "must be less than or equal to 100", "1 to 100"))
+    if "offset" in names:
+        docs.append(ErrorDoc(422, "offset", "must be greater than or equal to 0", ""))
+    texts = [name for name in names if name not in ("limit", "offset")]
+    docs += [ErrorDoc(422, name, "must not contain NUL characters", "") for name in texts[:1]]
     return docs
 
 
@@ -316,8 +320,9 @@ def operation_errors(
         if method in UNSAFE_METHODS:
             yield CSRF
     body = operation.get("requestBody", {}).get("content", {})
-    if "application/json" in body:
+    if body:  # a JSON body or a form, read whole
         yield TOO_LARGE
+    if "application/json" in body:
         yield NOT_JSON
         yield BAD_JSON
         yield NUL_BODY
