@@ -62,7 +62,8 @@ async def test_api_reference_has_every_endpoint_and_only_those(client):
     operations = documented(document)
     written = sections(REFERENCE.read_text())
     problems = [
-        f"docs/api.md has no section for `{name}`. Add one where its tag's endpoints are, e.g.:"
+        f"docs/api.md has no section for `{name}`. Add one under "
+        f"`## {operations[name].get('tags', ['?'])[0].capitalize()}`, e.g.:"
         f"\n\n{skeleton(name, operations[name])}\n"
         for name in operations
         if name not in written
