@@ -53,10 +53,11 @@ tags), with the service's operations endpoints and its sign-in pages.
 `2026-11-25T09:30:12.345Z`.
 
 **Credentials.** Send `Authorization: Token <jwt>` (or `Bearer <jwt>`); the token comes back as
-`user.token` from registration and login. Operations marked with a lock need it; the others
-take it optionally (it only sets `following` and `favorited`), but a token that is sent must be
-valid. A browser signed in on `/login` may instead use its session cookie, and then sends its
-CSRF token in `X-CSRF-Token` with every request that changes something.
+`user.token` from registration and login. Each operation says whether it needs the token
+or takes it optionally (it then only sets `following` and `favorited`); a token that is sent
+must be valid either way. A browser signed in on `/login` may instead use its session
+cookie, and then sends its CSRF token in `X-CSRF-Token` with every request that changes
+something.
 
 **Errors.** Every error has one shape, `{"errors": {"<key>": ["message", ...]}}`: the key is the
 field at fault for 409 and 422, `token` or `credentials` for 401, the resource for 403 and 404,
@@ -247,6 +248,9 @@ def complete(
     operation: dict[str, Any], method: str, func: Callable[..., Any], max_depth: int
 ) -> dict[str, Any]:
     """Every answer of one operation, with examples and headers (see the module's docstring)."""
+    security = operation.get("security")
+    auth = AUTH_NONE if not security else AUTH_OPTIONAL if {} in security else AUTH_REQUIRED
+    operation["description"] = f"{operation.get('description', '')}\n\n{auth}".strip()
     responses: dict[str, Any] = {str(code): value for code, value in operation["responses"].items()}
     for code, response in responses.items():
         if not response.get("description"):
@@ -299,6 +303,10 @@ def complete(
         operation[NUL_FREE_ATTRIBUTE] = True  # read (and removed) by the provider's schema()
     return operation
 
+
+AUTH_REQUIRED = "**Credentials:** a token (or a signed-in session) is required."
+AUTH_OPTIONAL = "**Credentials:** optional; a token that is sent must be valid."
+AUTH_NONE = "**Credentials:** none."
 
 PATH_DESCRIPTIONS = {
     "slug": "The article's slug",
