@@ -9,7 +9,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SYSTEM_DEPS = PYTHON=$(PYTHON) bash scripts/system-deps
 
-.PHONY: run test lint migrate install system-deps clean bench bench-soak bench-smoke
+.PHONY: run test fuzz lint migrate install system-deps clean bench bench-soak bench-smoke
+# The fuzz run's own PostgreSQL database (emptied by the run); override to use another.
+FUZZ_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/conduit_fuzz
 
 $(UV):
 	$(SYSTEM_DEPS) install
@@ -34,6 +36,10 @@ system-deps:
 
 test: system-deps install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Schemathesis against a live server (tests/fuzz): a few minutes; reports in test-output/fuzz/.
+fuzz: install
+	TEST_DATABASE_URL=$(FUZZ_DATABASE_URL) $(BIN)/pytest -m fuzz tests/fuzz $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ from service.admission import Admission
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
-from service.routes import articles, comments, ops, pages, profiles, tags, users
+from service.routes import articles, comments, docs, ops, pages, profiles, tags, users
 from service.routes import errors as error_handlers
 from service.routes.openapi import ServiceOpenAPIProvider
 from service.routes.validation import ApiRequest, IdConverter
@@ -65,6 +65,7 @@ def create_app(config: Settings | None = None) -> Quart:
         pydantic_dump_options=PydanticDumpOptions(by_alias=True),
         redoc_ui_path=None,
         scalar_ui_path=None,
+        swagger_ui_path=None,  # routes/docs.py serves it, assets included (no CDN)
         openapi_provider_class=ServiceOpenAPIProvider,
     )
     # After QuartSchema, which installs its own provider.
@@ -81,7 +82,15 @@ def create_app(config: Settings | None = None) -> Quart:
     error_handlers.register(app)
 
     app.register_blueprint(ops.bp)
-    for blueprint in (pages.bp, users.bp, profiles.bp, articles.bp, comments.bp, tags.bp):
+    for blueprint in (
+        pages.bp,
+        docs.bp,
+        users.bp,
+        profiles.bp,
+        articles.bp,
+        comments.bp,
+        tags.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving

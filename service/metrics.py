@@ -24,6 +24,9 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
 from quart import Blueprint, Quart, Response, g, request
+from quart_schema import tag
+
+from service.routes.apidoc import Answer, answers
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -94,7 +97,22 @@ def _render() -> bytes:
 
 
 @bp.get("/metrics")
+@tag(["operations"])
+@answers(
+    Answer(
+        200,
+        "The metrics in Prometheus' text format.",
+        "text/plain",
+        example='http_requests_total{method="GET",route="/api/tags",status="200"} 3.0\n',
+    )
+)
 async def metrics() -> Response:
+    """Prometheus metrics.
+
+    `http_requests_total{method,route,status}`, `http_request_duration_seconds{method,route}`
+    (by route template), `http_requests_in_flight`, `db_pool_connections_in_use`, and the
+    process's own. Keep it on the internal network.
+    """
     # Collecting reads every worker's file and formats every series: in a thread, so a large
     # or slow scrape never holds up the requests (and health checks) on this event loop.
     body = await asyncio.to_thread(_render)

@@ -6,8 +6,9 @@ from quart import Blueprint, url_for
 from quart_schema import tag
 
 from service import db, security
-from service.errors import ArticleChanged
+from service.errors import ArticleChanged, ArticleForbidden, ArticleNotFound, Invalid
 from service.routes import conditional
+from service.routes.apidoc import Answer, ErrorDoc, answers, errors
 from service.routes.responses import JSON, Moved, responds
 from service.routes.validation import json_body, query
 from service.schemas.base import PageQuery
@@ -24,6 +25,16 @@ from service.services import articles as article_service
 
 bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 
+NO_ARTICLE = ErrorDoc.of(ArticleNotFound, "no article has this slug")
+NOT_AUTHOR = ErrorDoc.of(ArticleForbidden, "the caller is not the article's author")
+BLANK_TAG = ErrorDoc.of(
+    Invalid("tagList", "can't contain blank tags"), "a tag is empty or only whitespace"
+)
+NO_SLUG = ErrorDoc.of(
+    Invalid("title", "could not be turned into a unique slug, try another"),
+    "every slug tried for this title was taken meanwhile",
+)
+
 
 @bp.get("")
 @tag(["articles"])
@@ -32,6 +43,13 @@ bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 @conditional.cacheable(conditional.PERSONAL)
 @responds(ArticleListResponse)
 async def list_articles(query_args: ArticleListQuery) -> JSON:
+    """List articles.
+
+    Newest first, without their bodies, with `articlesCount`: the number of all matches, not
+    the page's length. Filters combine with AND: `tag`, `author` (a username) and `favorited`
+    (the username of someone who favourited them); an unknown name matches nothing.
+    `limit` is 1 to 100 (default 20) and `offset` from 0: anything else is a 422.
+    """
     views, total = await article_service.list_articles(
         db.session(),
         security.current_user_or_none(),
@@ -51,6 +69,10 @@ async def list_articles(query_args: ArticleListQuery) -> JSON:
 @conditional.cacheable(conditional.PERSONAL)
 @responds(ArticleListResponse)
 async def feed(query_args: PageQuery) -> JSON:
+    """The caller's feed.
+
+    Articles by the authors the caller follows, newest first, paged and counted as the list.
+    """
     views, total = await article_service.feed(
         db.session(), security.current_user(), limit=query_args.limit, offset=query_args.offset
     )
@@ -59,10 +81,17 @@ async def feed(query_args: PageQuery) -> JSON:
 
 @bp.get("/<slug>")
 @tag(["articles"])
+@errors(NO_ARTICLE)
 @security.optional_user
 @conditional.cacheable(conditional.PERSONAL)
 @responds(ArticleResponse, moved=True)
 async def get_article(slug: str) -> JSON | Moved:
+    """One article.
+
+    The article with its body, its tags (alphabetical), its author's profile, and whether the
+    caller favourited it and follows its author. An old slug of a renamed article answers 301
+    to the current one, with the same body.
+    """
     view = await article_service.get(db.session(), slug, security.current_user_or_none())
     if view.slug != slug:  # an old slug of the article
         return Moved(article_response(view), url_for("articles.get_article", slug=view.slug))
@@ -71,10 +100,17 @@ async def get_article(slug: str) -> JSON | Moved:
 
 @bp.post("")
 @tag(["articles"])
+@errors(BLANK_TAG, NO_SLUG)
 @security.require_user
 @json_body(NewArticleBody)
 @responds(ArticleResponse, 201)
 async def create_article(data: NewArticleBody) -> JSON:
+    """Publish an article.
+
+    The slug is readable ASCII made from the title (`Héllo, Wörld!` gives `hello-world`); a
+    taken slug gets a random suffix. Title and description are trimmed; tags are trimmed and
+    kept once, at most 20 of 1 to 64 characters.
+    """
     new = data.article
     view = await article_service.create(
         db.session(),
@@ -89,11 +125,17 @@ async def create_article(data: NewArticleBody) -> JSON:
 
 @bp.put("/<slug>")
 @tag(["articles"])
+@errors(NO_ARTICLE, NOT_AUTHOR, BLANK_TAG, NO_SLUG)
 @security.require_user
 @json_body(ArticleChangesBody)
 @conditional.versioned
 @responds(ArticleResponse)
 async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
+    """Update an article (its author only).
+
+    Any of `title`, `description`, `body` and `tagList` (which replaces the tags); a field left
+    out stays, and none may be null. A new title gives a new slug: the old one then answers 404.
+    """
     view = await article_service.update(
         db.session(),
         security.current_user(),
@@ -106,25 +148,42 @@ async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
 
 @bp.delete("/<slug>")
 @tag(["articles"])
+@errors(NO_ARTICLE, NOT_AUTHOR)
+@answers(Answer(204, "Deleted; no content."))
 @security.require_user
 async def delete_article(slug: str) -> tuple[str, int]:
+    """Delete an article (its author only).
+
+    Its comments, favourites and tag links go with it.
+    """
     await article_service.delete(db.session(), security.current_user(), slug)
     return "", 204
 
 
 @bp.post("/<slug>/favorite")
 @tag(["favorites"])
+@errors(NO_ARTICLE)
 @security.require_user
 @responds(ArticleResponse)
 async def favorite(slug: str) -> JSON:
+    """Favourite an article.
+
+    Idempotent: the count goes up once per user. Any request body is ignored. Answers the
+    article with `favorited: true`.
+    """
     view = await article_service.favorite(db.session(), security.current_user(), slug)
     return article_response(view)
 
 
 @bp.delete("/<slug>/favorite")
 @tag(["favorites"])
+@errors(NO_ARTICLE)
 @security.require_user
 @responds(ArticleResponse)
 async def unfavorite(slug: str) -> JSON:
+    """Take back a favourite.
+
+    Idempotent. Answers the article with `favorited: false`.
+    """
     view = await article_service.unfavorite(db.session(), security.current_user(), slug)
     return article_response(view)

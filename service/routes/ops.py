@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from quart import Blueprint, current_app
+from quart_schema import document_response, tag
 
 from service import db
 from service.errors import Unavailable
+from service.routes.apidoc import ErrorDoc, errors
+from service.schemas.ops import Health, Readiness
 
 bp = Blueprint("ops", __name__)
 
@@ -13,14 +16,31 @@ READY_TIMEOUT_SECONDS = 2.0
 
 
 @bp.get("/healthz")
+@tag(["operations"])
+@document_response(Health)
 async def healthz() -> dict[str, str]:
-    """Liveness: the process answers. No I/O, so a slow database never restarts the pod."""
+    """Liveness: the process answers.
+
+    No I/O, so a slow database never restarts the pod.
+    """
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@tag(["operations"])
+@errors(
+    ErrorDoc.of(Unavailable(key="service", message="draining"), "the instance is shutting down"),
+    ErrorDoc.of(
+        Unavailable(key="database", message="unreachable"),
+        f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s",
+    ),
+)
+@document_response(Readiness)
 async def readyz() -> dict[str, str]:
-    """Readiness: the database answers and the instance is not draining."""
+    """Readiness: the database answers and the instance is not draining.
+
+    A load balancer sends traffic only while this is 200; SIGTERM turns it to 503 first.
+    """
     if current_app.extensions.get("draining"):
         raise Unavailable(key="service", message="draining")
     if not await db.database().ping(READY_TIMEOUT_SECONDS):

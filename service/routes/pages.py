@@ -5,9 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, redirect, render_template, request
+from quart_schema import DataSource, document_querystring, document_request, tag
 
 from service import security
 from service.errors import BadCredentials, CsrfFailed, HashingBusy, LoginRateLimited
+from service.routes.apidoc import HTML, Answer, ErrorDoc, answers, errors
+from service.schemas.pages import LoginForm, LoginPageQuery, LogoutForm
 
 bp = Blueprint("pages", __name__)
 
@@ -25,6 +28,17 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+REDIRECT_BODY = "<!doctype html><title>Redirecting...</title>"
+
+
+def page(status: int, description: str, *headers: str) -> Answer:
+    return Answer(status, description, HTML, headers=headers)
+
+
+def redirect_to(description: str, *headers: str) -> Answer:
+    return Answer(303, description, HTML, example=REDIRECT_BODY, headers=("Location", *headers))
 
 
 @bp.after_request
@@ -60,12 +74,35 @@ async def _login_form(
 
 
 @bp.get("/login")
+@tag(["pages"])
+@document_querystring(LoginPageQuery)
+@answers(page(200, "The sign-in form (HTML), with the session's CSRF token in a hidden field."))
 async def login_page() -> Response:
+    """The sign-in page.
+
+    A plain HTML form: no scripts, one stylesheet, a strict Content-Security-Policy.
+    """
     return await _login_form(next_=request.args.get("next"))
 
 
 @bp.post("/login")
+@tag(["pages"])
+@document_request(LoginForm, source=DataSource.FORM)
+@answers(
+    redirect_to(
+        "Signed in: a new session cookie, then `next` (if local) or /account.", "Set-Cookie"
+    ),
+    page(401, "The form again with one message, for every wrong or incomplete login."),
+    page(403, "The form again: the CSRF token was missing or stale (the session expired)."),
+    page(429, "The form again: too many failed logins; wait `Retry-After` seconds."),
+    page(503, "The form again: the server is busy hashing passwords; wait `Retry-After`."),
+)
 async def login_submit() -> Response:
+    """Sign in from the form.
+
+    Checks the credentials as `POST /api/users/login` does (same limits), then starts a
+    fresh signed session (cookie `conduit_session`) and redirects.
+    """
     form = await request.form
     email, password = form.get("email", "").strip(), form.get("password", "")
     next_ = form.get("next")
@@ -95,7 +132,16 @@ async def login_submit() -> Response:
 
 
 @bp.get("/account")
+@tag(["pages"])
+@answers(
+    page(200, "Who is signed in, their role, and the sign-out button (HTML)."),
+    redirect_to("Not signed in: to the sign-in page, coming back here after."),
+)
 async def account() -> Response:
+    """The signed-in page.
+
+    Shows the session's user; its `<meta name="csrf-token">` gives scripts the CSRF token.
+    """
     user = await security.session_user()
     if user is None:
         return redirect("/login?next=/account", 303)  # type: ignore[return-value]
@@ -104,7 +150,15 @@ async def account() -> Response:
 
 
 @bp.post("/logout")
+@tag(["pages"])
+@document_request(LogoutForm, source=DataSource.FORM)
+@answers(redirect_to("Signed out: the session is cleared, then the sign-in page."))
+@errors(ErrorDoc.of(CsrfFailed, "the form field and `X-CSRF-Token` are both missing or wrong"))
 async def logout() -> Response:
+    """Sign out.
+
+    Ends the browser session. Needs the session's CSRF token, in the form or the header.
+    """
     form = await request.form
     security.check_csrf(form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER))
     await security.sign_out()  # the session ends on the server: a copied cookie is worthless

@@ -19,5 +19,10 @@ bp = Blueprint("tags", __name__, url_prefix="/api/tags")
 @conditional.cacheable(conditional.SHARED_BRIEFLY)
 @responds(TagListResponse)
 async def list_tags() -> JSON:
+    """The tags in use.
+
+    Most used first, at most 1,000. Served from each process's memory for
+    TAGS_CACHE_SECONDS, so a new tag may take that long to show.
+    """
     cache: TagCache = current_app.extensions["tag_cache"]
     return tag_list_response(await cache.in_use(db.session()))

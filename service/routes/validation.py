@@ -16,6 +16,10 @@ from service.errors import AppError, Invalid
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Set on routes whose JSON body or query goes through `check_json_value` or `query`: the
+# OpenAPI document then says that none of their strings may hold NUL (routes.openapi).
+NUL_FREE_ATTRIBUTE = "_service_refuses_nul"
+
 
 class IdConverter(BaseConverter):
     """`<id:name>`: a row id in a path. Ids no row can have still match, so they answer 404
@@ -117,6 +121,7 @@ def json_body(model: type[Any]) -> Callable[[F], F]:
             check_json_value(body, current_app.config["MAX_JSON_DEPTH"])
             return await validated(*args, **kwargs)
 
+        setattr(wrapper, NUL_FREE_ATTRIBUTE, True)
         return wrapper  # type: ignore[return-value]
 
     return decorator
@@ -141,6 +146,7 @@ def query(model: type[Any]) -> Callable[[F], F]:
                 seen.add(name)
             return await validated(*args, **kwargs)
 
+        setattr(wrapper, NUL_FREE_ATTRIBUTE, True)
         return wrapper  # type: ignore[return-value]
 
     return decorator

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
@@ -22,6 +22,26 @@ Timestamp = Annotated[
     datetime,
     PlainSerializer(format_timestamp, return_type=str, when_used="unless-none"),
 ]
+
+
+# What the document says of text the request layer takes (routes/validation.py): no NUL
+# anywhere, and for trimmed fields at least one character that is not whitespace (Python's
+# `str.isspace`, which `\s` alone does not match in every regex dialect).
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    variants = [part for part in schema.pop("anyOf", []) if part.get("type") != "null"]
+    if len(variants) == 1:
+        schema.update(variants[0])
+    schema.pop("default", None)
+
+
+def omittable() -> Any:
+    """A field of a partial update that may be left out but never sent as null (the service
+    refuses null with "can't be blank"); the document says so instead of `anyOf [.., null]`."""
+    return Field(default=None, json_schema_extra=_not_null)
 
 
 class Schema(BaseModel):

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 
 from service.models import ArticleView, CommentView, ProfileView
-from service.schemas.base import PageQuery, Schema, Timestamp, format_timestamp
+from service.schemas.base import (
+    NOT_BLANK,
+    PageQuery,
+    Schema,
+    Timestamp,
+    format_timestamp,
+    omittable,
+)
 
 JSON = dict[str, Any]
 
@@ -18,13 +25,24 @@ BODY_MAX = 100_000
 COMMENT_MAX = 10_000
 TAG_MAX, TAGS_MAX = 64, 20
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
+# Trimmed: all whitespace is blank, which the document's pattern says.
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
+    Field(json_schema_extra={"pattern": NOT_BLANK}),
+]
 Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX),
+    Field(json_schema_extra={"pattern": NOT_BLANK}),
 ]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=BODY_MAX)]
 # Trimmed and checked for blanks by the service, which names the field in its error.
-TagName = Annotated[str, StringConstraints(max_length=TAG_MAX)]
+TagName = Annotated[
+    str,
+    StringConstraints(max_length=TAG_MAX),
+    Field(json_schema_extra={"pattern": NOT_BLANK}),
+]
 TagList = Annotated[list[TagName], Field(max_length=TAGS_MAX)]
 
 
@@ -36,10 +54,10 @@ class NewArticle(Schema):
 
 
 class ArticleChanges(Schema):
-    title: Title | None = None
-    description: Description | None = None
-    body: Body | None = None
-    tag_list: TagList | None = None
+    title: Title | None = omittable()
+    description: Description | None = omittable()
+    body: Body | None = omittable()
+    tag_list: TagList | None = omittable()
 
     def changes(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.model_fields_set}

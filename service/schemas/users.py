@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
 from service.models import Role, User
-from service.schemas.base import PageQuery, Schema, Timestamp, format_timestamp
+from service.schemas.base import PageQuery, Schema, Timestamp, format_timestamp, omittable
 
 JSON = dict[str, Any]
 
@@ -46,15 +48,57 @@ def _http_url(value: str) -> str:
     return value
 
 
+# What a JSON Schema pattern can say of `_username_chars`; the `username` format names the
+# rest (printable: no format, private-use or unassigned characters either).
+USERNAME_PATTERN = r"^[^\s/\x00-\x1f\x7f-\x9f]+$"
+USERNAME_FORMAT = "username"
+
 Username = Annotated[
     str,
     StringConstraints(min_length=1, max_length=USERNAME_MAX),
     AfterValidator(_username_chars),
+    Field(
+        json_schema_extra={"pattern": USERNAME_PATTERN, "format": USERNAME_FORMAT},
+        description="Printable characters (Unicode letters, marks, numbers, punctuation, "
+        "symbols) other than '/': no whitespace, control, format, private-use or "
+        "unassigned characters. Unique in any letter case.",
+    ),
 ]
-Email = Annotated[EmailStr, StringConstraints(max_length=EMAIL_MAX)]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# EmailStr (email-validator) refuses special-use domains such as `.test` and `.local`.
+EMAIL_PATTERN = (
+    r"^(?!.*[.@](?:" + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES) + r")$)"
+    r"[^\x00]*$"
+)
+Email = Annotated[
+    EmailStr,
+    StringConstraints(max_length=EMAIL_MAX),
+    Field(
+        json_schema_extra={"pattern": EMAIL_PATTERN},
+        description="An email address (stored in lower case; unique in any letter case). "
+        "Special-use domains (" + ", ".join(f".{n}" for n in SPECIAL_USE_DOMAIN_NAMES) + ") "
+        "are refused.",
+    ),
+]
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 Bio = Annotated[str, StringConstraints(max_length=BIO_MAX)]
-Image = Annotated[str, StringConstraints(max_length=IMAGE_MAX), AfterValidator(_http_url)]
+# Only web addresses: never `javascript:` or `data:` in a client's <img src>. The pattern is
+# what the document can say of `_http_url` (which also wants a host and a valid port).
+IMAGE_PATTERN = r"^(|[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f]+)$"
+Image = Annotated[
+    str,
+    StringConstraints(max_length=IMAGE_MAX),
+    AfterValidator(_http_url),
+    Field(
+        json_schema_extra={"pattern": IMAGE_PATTERN},
+        description="Empty, or an http or https URL of the user's picture; null clears it.",
+    ),
+]
 
 
 class NewUser(Schema):
@@ -73,9 +117,9 @@ class UserChanges(Schema):
     """A partial update: a field left out stays; null clears bio and image, and is refused
     for the others by the service."""
 
-    username: Username | None = None
-    email: Email | None = None
-    password: Password | None = None
+    username: Username | None = omittable()
+    email: Email | None = omittable()
+    password: Password | None = omittable()
     bio: Bio | None = None
     image: Image | None = None
 
@@ -84,7 +128,7 @@ class UserChanges(Schema):
 
 
 class AccountChanges(UserChanges):
-    role: Role | None = None
+    role: Role | None = omittable()
 
 
 class NewUserBody(Schema):

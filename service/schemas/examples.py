@@ -1,0 +1,199 @@
+"""Examples for the OpenAPI document and /docs: every request and response body, and the
+parameters. tests/unit/test_examples.py checks each one against its model (responses by the
+same strict round trip as `routes.responses`), and the fuzz run sends the request examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from service.schemas.base import Schema
+from service.schemas.conduit import (
+    ArticleChangesBody,
+    ArticleListResponse,
+    ArticleResponse,
+    CommentListResponse,
+    CommentResponse,
+    NewArticleBody,
+    NewCommentBody,
+    ProfileResponse,
+    TagListResponse,
+)
+from service.schemas.ops import Health, Readiness
+from service.schemas.pages import LoginForm, LogoutForm
+from service.schemas.users import (
+    AccountChangesBody,
+    AccountListResponse,
+    AccountResponse,
+    LoginBody,
+    NewUserBody,
+    UserChangesBody,
+    UserResponse,
+)
+
+Example = dict[str, Any]  # {"summary": ..., "value": ...}
+
+EXAMPLE_JWT = (  # an illustration, signed by no key
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiIsImlhdCI6MTc5NjEzNjAwMCwiZXhwIjox"
+    "Nzk2NzQwODAwfQ.8f1Gq2mV7x0Y2d3H7XkPq9cUe4T1mFhQW3rZ5sN6bJo"
+)
+CREATED = "2026-11-25T09:00:00.000Z"
+UPDATED = "2026-11-25T09:30:12.345Z"
+
+JAKE = {"username": "jake", "bio": "I work at statefarm", "image": None, "following": False}
+JAKE_FOLLOWED = {**JAKE, "following": True}
+
+ARTICLE_ITEM = {
+    "slug": "how-to-train-your-dragon",
+    "title": "How to train your dragon",
+    "description": "Ever wonder how?",
+    "tagList": ["dragons", "training"],
+    "createdAt": CREATED,
+    "updatedAt": UPDATED,
+    "favorited": False,
+    "favoritesCount": 0,
+    "author": JAKE,
+}
+ARTICLE = {**ARTICLE_ITEM, "body": "It takes a Jacobian."}
+COMMENT = {
+    "id": 1,
+    "createdAt": CREATED,
+    "updatedAt": CREATED,
+    "body": "It takes a Jacobian, and patience.",
+    "author": {**JAKE, "username": "anne", "bio": None},
+}
+ACCOUNT = {
+    "id": 42,
+    "email": "jake@example.com",
+    "username": "jake",
+    "bio": "I work at statefarm",
+    "image": "https://example.com/jake.jpg",
+    "role": "user",
+    "createdAt": CREATED,
+    "updatedAt": UPDATED,
+}
+
+
+def _one(summary: str, value: Any) -> Example:
+    return {"summary": summary, "value": value}
+
+
+# Request bodies, by model.
+REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
+    NewUserBody: {
+        "register": _one(
+            "A new account",
+            {"user": {"username": "jake", "email": "jake@example.com", "password": "jakejakejake"}},
+        )
+    },
+    LoginBody: {
+        "login": _one(
+            "Email and password",
+            {"user": {"email": "jake@example.com", "password": "jakejakejake"}},
+        )
+    },
+    UserChangesBody: {
+        "profile": _one(
+            "Bio and picture",
+            {"user": {"bio": "I work at statefarm", "image": "https://example.com/jake.jpg"}},
+        ),
+        "password": _one("A new password", {"user": {"password": "a longer passphrase"}}),
+        "clear-image": _one("No picture (null clears bio or image)", {"user": {"image": None}}),
+    },
+    AccountChangesBody: {
+        "email": _one("A new email address", {"user": {"email": "jake@example.org"}}),
+        "role": _one("Make an admin (admins only)", {"user": {"role": "admin"}}),
+    },
+    NewArticleBody: {
+        "article": _one(
+            "An article with two tags",
+            {
+                "article": {
+                    "title": "How to train your dragon",
+                    "description": "Ever wonder how?",
+                    "body": "It takes a Jacobian.",
+                    "tagList": ["dragons", "training"],
+                }
+            },
+        )
+    },
+    ArticleChangesBody: {
+        "title": _one(
+            "A new title (and so a new slug)", {"article": {"title": "Did you train your dragon?"}}
+        ),
+        "tags": _one("Tags replaced", {"article": {"tagList": ["dragons"]}}),
+    },
+    NewCommentBody: {"comment": _one("A comment", {"comment": {"body": "Thank you so much!"}})},
+    LoginForm: {
+        "form": _one(
+            "The login form as a browser posts it",
+            {
+                "email": "jake@example.com",
+                "password": "jakejakejake",
+                "csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw",
+                "next": "/account",
+            },
+        )
+    },
+    LogoutForm: {
+        "form": _one(
+            "The sign-out form", {"csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw"}
+        )
+    },
+}
+
+# Response bodies, by model.
+RESPONSES: dict[type[Schema], dict[str, Example]] = {
+    UserResponse: {
+        "user": _one(
+            "The user with a fresh token",
+            {
+                "user": {
+                    "email": "jake@example.com",
+                    "token": EXAMPLE_JWT,
+                    "username": "jake",
+                    "bio": "I work at statefarm",
+                    "image": None,
+                }
+            },
+        )
+    },
+    AccountResponse: {"user": _one("An account", {"user": ACCOUNT})},
+    AccountListResponse: {
+        "users": _one("A page of accounts", {"users": [ACCOUNT], "usersCount": 1})
+    },
+    ProfileResponse: {
+        "profile": _one("A profile", {"profile": JAKE}),
+        "followed": _one("A profile the caller follows", {"profile": JAKE_FOLLOWED}),
+    },
+    ArticleResponse: {"article": _one("An article", {"article": ARTICLE})},
+    ArticleListResponse: {
+        "articles": _one(
+            "A page of articles (no bodies) and the total",
+            {"articles": [ARTICLE_ITEM], "articlesCount": 1},
+        ),
+        "empty": _one("Nothing matches", {"articles": [], "articlesCount": 0}),
+    },
+    CommentResponse: {"comment": _one("A comment", {"comment": COMMENT})},
+    CommentListResponse: {"comments": _one("Comments, newest first", {"comments": [COMMENT]})},
+    TagListResponse: {"tags": _one("Tags in use, most used first", {"tags": ["dragons", "go"]})},
+    Health: {"ok": _one("Alive", {"status": "ok"})},
+    Readiness: {"ready": _one("Ready", {"status": "ready"})},
+}
+
+# Path and query parameters, by name.
+PARAMETERS: dict[str, Any] = {
+    "slug": "how-to-train-your-dragon",
+    "username": "jake",
+    "user_id": 42,
+    "comment_id": 1,
+    "limit": 20,
+    "offset": 0,
+    "tag": "dragons",
+    "author": "jake",
+    "favorited": "jake",
+    "q": "ja",
+    "next": "/account",
+}
