@@ -2,6 +2,7 @@
 
 from service.models.article import SLUG_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
+from service.models.idempotency import IdempotencyKey
 from service.models.social import Counter, Favorite, Follow
 from service.models.user import Role, User
 from service.models.views import ArticleView, CommentView, ProfileView
@@ -18,6 +19,7 @@ __all__ = [
     "Counter",
     "Favorite",
     "Follow",
+    "IdempotencyKey",
     "ProfileView",
     "Role",
     "Tag",

@@ -6,6 +6,7 @@ from quart import Blueprint
 from quart_schema import tag
 
 from service import db, security
+from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
 from service.schemas.base import PageQuery
@@ -66,6 +67,7 @@ async def get_article(slug: str) -> JSON:
 @tag(["articles"])
 @security.require_user
 @json_body(NewArticleBody)
+@idempotent
 @responds(ArticleResponse, 201)
 async def create_article(data: NewArticleBody) -> JSON:
     new = data.article

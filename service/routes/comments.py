@@ -6,6 +6,7 @@ from quart import Blueprint
 from quart_schema import tag
 
 from service import db, security
+from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, responds
 from service.routes.validation import json_body
 from service.schemas.conduit import (
@@ -33,6 +34,7 @@ async def list_comments(slug: str) -> JSON:
 @tag(["comments"])
 @security.require_user
 @json_body(NewCommentBody)
+@idempotent
 @responds(CommentResponse, 201)
 async def add_comment(slug: str, data: NewCommentBody) -> JSON:
     view = await comment_service.add(db.session(), security.current_user(), slug, data.comment.body)

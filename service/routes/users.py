@@ -6,6 +6,7 @@ from quart import Blueprint
 from quart_schema import tag
 
 from service import db, security
+from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
 from service.schemas.users import (
@@ -31,6 +32,7 @@ USER_ID = "<id:user_id>"
 @bp.post("/users")
 @tag(["accounts"])
 @json_body(NewUserBody)
+@idempotent
 @responds(UserResponse, 201)
 async def register(data: NewUserBody) -> JSON:
     new = data.user
