@@ -12,8 +12,8 @@ With it, the request's session does three things the rest of the app leaves to d
 - a failure's writes are rolled back here, then in a second short transaction a 4xx answer
   is stored (it is the request's answer: a retry gets it again) except 408 and 429, which
   say "try again"; a 5xx or a cancelled request (deadline, client gone) frees the key so a
-  retry runs again. A request that dies without freeing it leaves a claim that turns stale
-  after the request deadline, and the next retry takes it over.
+  retry runs again. A request that cannot do this (the database gone, the worker killed)
+  leaves a claim that turns stale after the request deadline; the next retry takes it over.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ _NOT_STORED = frozenset(
         "x-request-id",
     }
 )
-# Freeing a key after a cancellation must not hold the request much longer; if it fails,
-# the claim turns stale after the deadline and is taken over.
-_RELEASE_SECONDS = 2.0
+# Settling a failed request's key must not hold its answer much longer (after a cancellation
+# least of all); if it cannot, the claim turns stale after the deadline and is taken over.
+_SETTLE_SECONDS = 2.0
 
 
 def idempotent(func: F) -> F:
@@ -125,7 +125,7 @@ async def _run(
         except Exception as exc:  # answered by the app's handlers, as it would be above us
             response = await current_app.make_response(await current_app.handle_user_exception(exc))
     except BaseException:  # cancelled (deadline, client gone): free the key, then go on
-        await _release_quietly(session, claim)
+        await _after_failure(session, claim, None)
         raise
     headers = response.headers.items()
     kept = [[name, value] for name, value in headers if name.lower() not in _NOT_STORED]
@@ -134,12 +134,7 @@ async def _run(
         if not await idempotency_service.complete(session, claim, answer):
             raise IdempotencyKeyTakenOver()  # a 409: db.py rolls back what this request made
         return response  # db.py commits the answer with what it describes
-    await session.rollback()  # what db.py does below: nothing this request wrote stays
-    if answer.status < 500 and answer.status not in RETRYABLE_4XX:
-        await idempotency_service.complete(session, claim, answer)
-    else:
-        await idempotency_service.release(session, claim)
-    await session.commit()
+    await _after_failure(session, claim, answer)
     return response
 
 
@@ -149,14 +144,24 @@ async def _body(response: ResponseTypes) -> bytes:
     return response.get_data(as_text=False)  # werkzeug's, e.g. a redirect
 
 
-async def _release_quietly(session: AsyncSession, claim: Claim) -> None:
+async def _after_failure(
+    session: AsyncSession, claim: Claim, answer: StoredResponse | None
+) -> None:
+    """Roll back the request's writes (as db.py would), then store its 4xx answer or free the
+    key. The client gets the request's own answer even if this fails: it is logged, and the
+    claim is left to turn stale."""
+    if answer is not None and (answer.status >= 500 or answer.status in RETRYABLE_4XX):
+        answer = None  # nothing worth replaying: the key is freed
     try:
-        async with asyncio.timeout(_RELEASE_SECONDS):
+        async with asyncio.timeout(_SETTLE_SECONDS):
             await session.rollback()
-            await idempotency_service.release(session, claim)
+            if answer is None:
+                await idempotency_service.release(session, claim)
+            else:
+                await idempotency_service.complete(session, claim, answer)
             await session.commit()
     except Exception:
         log.warning(
-            "could not free an idempotency key; a retry takes it over after the deadline",
+            "could not settle an idempotency key; a retry takes it over after the deadline",
             exc_info=True,
         )

@@ -7,11 +7,15 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from quart import Quart
 from sqlalchemy import func, select, update
 
+from service import db
+from service.errors import TooManyRequests
 from service.models import Article, Comment, IdempotencyKey, User
+from service.routes.idempotency import idempotent
 from service.services import idempotency as idempotency_service
 from tests.helpers import error_of, raw_post
 
@@ -406,3 +410,57 @@ async def test_browsers_may_send_the_key_and_read_the_replay_mark(app_with):
         "/api/users", json=new_user(), headers={"Origin": "https://app.example"}
     )
     assert REPLAYED.lower() in response.headers["Access-Control-Expose-Headers"].lower()
+
+
+async def test_what_a_failure_leaves_behind_depends_on_its_status(app, client):
+    """On a route of the test's own: 4xx answers are kept, "try again" ones (429) and 5xx are
+    not, whether the handler returns the status or raises."""
+    calls: list[str] = []
+
+    @app.post("/test/idempotent/<outcome>")
+    @idempotent
+    async def outcome_route(outcome: str) -> tuple[dict[str, int], int]:
+        calls.append(outcome)
+        if outcome == "limited":
+            raise TooManyRequests(retry_after=3)
+        if outcome == "crash":
+            raise RuntimeError("boom")
+        return {"call": len(calls)}, 418
+
+    async def twice(outcome: str) -> list[Any]:
+        return [
+            await client.post(f"/test/idempotent/{outcome}", json={}, headers={KEY: outcome})
+            for _ in range(2)
+        ]
+
+    teapot = await twice("teapot")
+    await same_answer(*teapot)
+    limited = await twice("limited")
+    assert [r.status_code for r in limited] == [429, 429]
+    assert [r.headers["Retry-After"] for r in limited] == ["3", "3"]
+    crashed = await twice("crash")
+    assert [r.status_code for r in crashed] == [500, 500]
+    assert all(REPLAYED not in r.headers for r in limited + crashed)
+    assert calls == ["teapot", "limited", "limited", "crash", "crash"]
+    assert await count(app, IdempotencyKey) == 1  # the teapot's
+
+
+async def test_a_request_whose_claim_was_taken_over_keeps_nothing(app, client):
+    """A request that outlived its claim (a retry took it over meanwhile) may not answer for
+    the key: its writes roll back and it gets 409."""
+
+    @app.post("/test/idempotent-slow")
+    @idempotent
+    async def slow_route() -> tuple[dict[str, str], int]:
+        # What a retry's takeover does to the row, committed while this request runs.
+        async with app.extensions["db"].sessionmaker() as other, other.begin():
+            await other.execute(update(IdempotencyKey).values(token="the retry's"))
+        session = db.session()
+        session.add(User(username="u", username_key="u", email="u@example.com", password_hash="x"))
+        await session.flush()
+        return {"made": "u"}, 201
+
+    response = await client.post("/test/idempotent-slow", json={}, headers={KEY: "slow"})
+    assert await error_of(response, 409) == {KEY: ["was taken over by a retry of this request"]}
+    assert response.headers["Retry-After"] == "1"
+    assert await count(app, User) == 0
