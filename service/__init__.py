@@ -17,6 +17,7 @@ from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
 from service.routes import articles, comments, docs, ops, pages, profiles, tags, users
 from service.routes import errors as error_handlers
+from service.routes.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from service.routes.openapi import ServiceOpenAPIProvider
 from service.routes.validation import ApiRequest, IdConverter
 from service.services.tags import TagCache
@@ -117,9 +118,10 @@ def create_app(config: Settings | None = None) -> Quart:
                 "X-Request-ID",
                 "If-Match",
                 "If-None-Match",
+                IDEMPOTENCY_HEADER,
             ],
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location"],
+            expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location", REPLAYED_HEADER],
             max_age=600,
         )
     return app

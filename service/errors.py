@@ -160,3 +160,37 @@ class CommentNotFound(NotFound):
 
 class CommentForbidden(Forbidden):
     key = "comment"
+
+
+# Idempotency keys
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
+class IdempotencyKeyInvalid(Invalid):
+    key = IDEMPOTENCY_KEY
+    message = "must be 1 to 255 printable ASCII characters"
+
+
+class IdempotencyKeyReused(Invalid):
+    """The key was used for a request with another method, path or body."""
+
+    key = IDEMPOTENCY_KEY
+    message = "was already used for a different request"
+
+
+class IdempotencyKeyInUse(Conflict):
+    """The first request with this key is still running; a retry may come after Retry-After."""
+
+    key = IDEMPOTENCY_KEY
+    message = "is in use by a request still in progress, try again later"
+
+    def __init__(self, retry_after: int = 1, key: str | None = None, message: str | None = None):
+        super().__init__(key, message)
+        self.retry_after = max(1, retry_after)
+
+
+class IdempotencyKeyTakenOver(IdempotencyKeyInUse):
+    """This request outlived its claim and a retry took the key over: the retry's answer counts."""
+
+    message = "was taken over by a retry of this request"

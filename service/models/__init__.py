@@ -2,6 +2,7 @@
 
 from service.models.article import SLUG_MAX, TAG_KEY_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
+from service.models.idempotency import IdempotencyKey
 from service.models.slug_history import ArticleSlug
 from service.models.social import Counter, Favorite, Follow
 from service.models.user import USERNAME_KEY_MAX, BrowserSession, Role, User
@@ -23,6 +24,7 @@ __all__ = [
     "Counter",
     "Favorite",
     "Follow",
+    "IdempotencyKey",
     "ProfileView",
     "Role",
     "Tag",

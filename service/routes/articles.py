@@ -9,6 +9,7 @@ from service import db, security
 from service.errors import ArticleChanged, ArticleForbidden, ArticleNotFound, Invalid
 from service.routes import conditional
 from service.routes.apidoc import Answer, ErrorDoc, answers, errors
+from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, Moved, responds
 from service.routes.validation import json_body, query
 from service.schemas.base import PageQuery
@@ -103,6 +104,7 @@ async def get_article(slug: str) -> JSON | Moved:
 @errors(BLANK_TAG, NO_SLUG)
 @security.require_user
 @json_body(NewArticleBody)
+@idempotent
 @responds(ArticleResponse, 201)
 async def create_article(data: NewArticleBody) -> JSON:
     """Publish an article.

@@ -9,6 +9,7 @@ from service import db, security
 from service.errors import ArticleNotFound, CommentForbidden, CommentNotFound
 from service.routes import conditional
 from service.routes.apidoc import Answer, ErrorDoc, answers, errors
+from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, Moved, responds
 from service.routes.validation import json_body
 from service.schemas.conduit import (
@@ -50,6 +51,7 @@ async def list_comments(slug: str) -> JSON | Moved:
 @errors(NO_ARTICLE)
 @security.require_user
 @json_body(NewCommentBody)
+@idempotent
 @responds(CommentResponse, 201)
 async def add_comment(slug: str, data: NewCommentBody) -> JSON:
     """Comment on an article.

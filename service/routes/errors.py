@@ -12,7 +12,7 @@ from quart import Quart, Response, g, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from service.errors import AppError, TooManyRequests, Unavailable
+from service.errors import AppError, IdempotencyKeyInUse, TooManyRequests, Unavailable
 from service.jsonio import json_response
 
 log = logging.getLogger("service.errors")
@@ -99,7 +99,7 @@ def register(app: Quart) -> None:
     @app.errorhandler(AppError)
     async def _app_error(exc: AppError) -> Response:
         headers = {}
-        if isinstance(exc, TooManyRequests | Unavailable):
+        if isinstance(exc, TooManyRequests | Unavailable | IdempotencyKeyInUse):
             headers["Retry-After"] = str(exc.retry_after)
         return error_response(exc.status, exc.to_dict(), **headers)
 

@@ -17,6 +17,7 @@ from service.errors import (
     UserNotFound,
 )
 from service.routes.apidoc import ErrorDoc, errors
+from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
 from service.schemas.users import (
@@ -54,6 +55,7 @@ ROLE_ADMIN_ONLY = ErrorDoc.of(
 @tag(["accounts"])
 @errors(*TAKEN, BUSY)
 @json_body(NewUserBody)
+@idempotent
 @responds(UserResponse, 201)
 async def register(data: NewUserBody) -> JSON:
     """Register an account.
