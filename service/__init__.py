@@ -10,12 +10,12 @@ from quart_cors import cors
 from quart_schema import QuartSchema
 from quart_schema.typing import PydanticDumpOptions
 
-from service import db, metrics, observability, security
+from service import db, metrics, observability, queue, security
 from service.admission import Admission
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
-from service.routes import articles, comments, ops, pages, profiles, tags, users
+from service.routes import articles, comments, ops, pages, profiles, tags, users, webhooks
 from service.routes import errors as error_handlers
 from service.routes.openapi import ServiceOpenAPIProvider
 from service.routes.validation import ApiRequest, IdConverter
@@ -61,10 +61,19 @@ def create_app(config: Settings | None = None) -> Quart:
     app.extensions["admission"] = admission
     # Hashing waits on threads, not the database: it gives its slot back meanwhile.
     security.init_app(app, settings).hasher.around = admission.stepped_out
+    queue.init_app(app, settings)
     error_handlers.register(app)
 
     app.register_blueprint(ops.bp)
-    for blueprint in (pages.bp, users.bp, profiles.bp, articles.bp, comments.bp, tags.bp):
+    for blueprint in (
+        pages.bp,
+        users.bp,
+        profiles.bp,
+        articles.bp,
+        comments.bp,
+        tags.bp,
+        webhooks.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving

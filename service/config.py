@@ -7,7 +7,9 @@ nothing else reads the environment.
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +84,9 @@ class Settings(BaseSettings):
     # Work outside the request (service/jobs, python -m service.worker). PostgreSQL: the
     # procrastinate queue in the same database; SQLite: an in-process runner in the web tier.
     worker_concurrency: int = Field(default=4, ge=1, le=256)
+    # SQLite only: run jobs inside the web process (`make run` needs no worker). The testing
+    # environment turns it off; the tests of the in-process mode turn it on.
+    jobs_in_process: bool = True
     # After SIGTERM a worker takes no new job and gives running ones this long to finish;
     # the rest are aborted and retried by another worker.
     worker_graceful_seconds: float = Field(default=20.0, ge=0, le=3600)
@@ -131,6 +136,25 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://user:pass@host:587 or smtps://host:465")
+        return value
+
+    @field_validator("cleanup_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"is not a cron expression: {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _statements_within_deadline(self) -> Settings:
         if self.db_statement_timeout_ms > self.request_timeout_seconds * 1000:
@@ -172,6 +196,8 @@ class TestingSettings(Settings):
     login_rate_limit_per_address: int = 10_000
     log_json: bool = False
     tags_cache_seconds: float = 0.0  # tests see each write at once; test_tags_cache turns it on
+    jobs_in_process: bool = False  # tests of jobs start the runner or workers they need
+    mail_outbox_dir: str = os.path.join(tempfile.gettempdir(), "conduit-test-mail")
     validate_responses: bool = True
 
 

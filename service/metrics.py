@@ -9,8 +9,11 @@ reports its own figures (fine for one worker).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
+from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,7 +25,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
-from quart import Blueprint, Quart, Response, g, request
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from quart import Blueprint, Quart, Response, current_app, g, request
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -39,6 +44,36 @@ POOL_IN_USE = Gauge(
 )
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger("service.metrics")
+
+# Async callables in app.extensions[COLLECTORS], each returning metric families computed at
+# scrape time (the job queue's state, read from the database: the same for every process).
+COLLECTORS = "metrics_collectors"
+COLLECT_TIMEOUT_SECONDS = 2.0
+ScrapeCollector = Callable[[], Awaitable[list[Metric]]]
+
+
+class _Computed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+async def _scraped() -> bytes:
+    families: list[Metric] = []
+    for collect in current_app.extensions.get(COLLECTORS, []):
+        try:
+            async with asyncio.timeout(COLLECT_TIMEOUT_SECONDS):
+                families.extend(await collect())
+        except Exception:  # a slow or failing source must not cost the other metrics
+            log.warning("metrics collector %s failed", getattr(collect, "__name__", collect))
+    if not families:
+        return b""
+    registry = CollectorRegistry()
+    registry.register(_Computed(families))
+    return generate_latest(registry)
 
 
 def _route() -> str:
@@ -82,4 +117,4 @@ async def metrics() -> Response:
         body = generate_latest(registry)
     else:
         body = generate_latest(REGISTRY)
-    return Response(body, content_type=CONTENT_TYPE_LATEST)
+    return Response(body + await _scraped(), content_type=CONTENT_TYPE_LATEST)

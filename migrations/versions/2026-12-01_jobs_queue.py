@@ -12,6 +12,7 @@ SQLite has no queue tables: the in-process runner keeps its queue in memory.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -64,7 +65,8 @@ def _script(sql: str) -> None:
     no bind parameters, no statement preparation, both of which a script cannot go through)."""
     bind = op.get_bind()
     bind.execute(sa.text("SELECT 1"))  # the transaction has begun on the driver's connection
-    await_only(bind.connection.driver_connection.execute(sql))
+    driver: Any = bind.connection.driver_connection
+    await_only(driver.execute(sql))
 
 
 def downgrade() -> None:

@@ -12,6 +12,7 @@ from service.crypto import PasswordHasher
 from service.daos.users import user_dao
 from service.errors import BadCredentials, Forbidden, Invalid, UserForbidden, UserNotFound
 from service.models import Role, User
+from service.services import mail as mail_service
 
 REQUIRED_ON_UPDATE = ("username", "email", "password")
 
@@ -42,7 +43,9 @@ async def register(
         password_hash=await hasher.hash(password),
         role=role.value,
     )
-    return await user_dao.add(session, user)
+    await user_dao.add(session, user)
+    await mail_service.enqueue_welcome(session, user.id)  # sent only if this commits
+    return user
 
 
 async def authenticate(
