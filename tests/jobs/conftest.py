@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from quart import Quart
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from quart import Quart
 
 FAST: dict[str, Any] = {
     "jobs_poll_seconds": 0.1,
@@ -51,4 +50,4 @@ async def empty_queue(engine: AsyncEngine) -> AsyncIterator[None]:
             await conn.execute(text("DELETE FROM procrastinate_periodic_defers"))
             await conn.execute(text("DELETE FROM procrastinate_jobs"))
             await conn.execute(text("DELETE FROM procrastinate_workers"))
-    yield
+    return
