@@ -63,8 +63,9 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A webhook receiver: answers each request by the next step of `plan` (a status code, or
-    "hang" to answer nothing for `hang_seconds`), then `default`."""
+    """A webhook receiver: answers each request by the next step of `plan` (a status code,
+    "hang" to answer nothing for `hang_seconds`, or "slow" to answer 200 after it), then
+    `default`."""
 
     plan: list[int | str] = field(default_factory=list)
     default: int = 200
@@ -95,9 +96,11 @@ class Receiver:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.requests.append(Received(line.split(" ")[1], headers, body, time.monotonic()))
             step = self.plan.pop(0) if self.plan else self.default
-            if step == "hang":
+            if step in ("hang", "slow"):
                 await asyncio.sleep(self.hang_seconds)
-                return
+                if step == "hang":
+                    return
+                step = 200
             writer.write(
                 f"HTTP/1.1 {step} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
             )
