@@ -111,6 +111,11 @@ def build_app(settings: Settings, connector: procrastinate.connector.BaseConnect
 
 def make_runtime(settings: Settings, database: Database) -> JobContext:
     smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+    if smtp_url is None and settings.is_deployed:
+        log.warning(
+            "SMTP_URL is not set: email goes to files in %s, not to anyone",
+            settings.mail_outbox_dir,
+        )
     return JobContext(
         settings=settings,
         database=database,
