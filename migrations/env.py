@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from service.config import ConfigError, Settings, load_migration_config
 from service.db import create_engine
 from service.models import Base
+from service.models.jobs import is_model_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -30,6 +31,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=True,
+        include_name=is_model_object,  # procrastinate's tables are its own
         # SQLite alters tables by copying them: batch mode does that for us.
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -10,12 +10,12 @@ from quart_cors import cors
 from quart_schema import QuartSchema
 from quart_schema.typing import PydanticDumpOptions
 
-from service import db, metrics, observability, security
+from service import db, metrics, observability, queue, security
 from service.admission import Admission
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
-from service.routes import articles, comments, docs, ops, pages, profiles, tags, users
+from service.routes import articles, comments, docs, ops, pages, profiles, tags, users, webhooks
 from service.routes import errors as error_handlers
 from service.routes.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from service.routes.openapi import ServiceOpenAPIProvider
@@ -80,6 +80,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.extensions["admission"] = admission
     # Hashing waits on threads, not the database: it gives its slot back meanwhile.
     security.init_app(app, settings).hasher.around = admission.stepped_out
+    queue.init_app(app, settings)
     error_handlers.register(app)
 
     app.register_blueprint(ops.bp)
@@ -91,6 +92,7 @@ def create_app(config: Settings | None = None) -> Quart:
         articles.bp,
         comments.bp,
         tags.bp,
+        webhooks.bp,
     ):
         app.register_blueprint(blueprint)
 

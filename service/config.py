@@ -7,7 +7,9 @@ nothing else reads the environment.
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -93,6 +95,45 @@ class Settings(BaseSettings):
     register_rate_limit_window_seconds: int = Field(default=3600, ge=1, le=86_400)
     rate_limit_key_prefix: str = Field(default="conduit:", max_length=64)
 
+    # Work outside the request (service/jobs, python -m service.worker). PostgreSQL: the
+    # procrastinate queue in the same database; SQLite: an in-process runner in the web tier.
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    # SQLite only: run jobs inside the web process (`make run` needs no worker). The testing
+    # environment turns it off; the tests of the in-process mode turn it on.
+    jobs_in_process: bool = True
+    # After SIGTERM a worker takes no new job and gives running ones this long to finish;
+    # the rest are aborted and retried by another worker.
+    worker_graceful_seconds: float = Field(default=20.0, ge=0, le=3600)
+    jobs_max_attempts: int = Field(default=8, ge=1, le=100)
+    # Retry n waits min(cap, base * 2**n) seconds; after jobs_max_attempts the job is failed
+    # (dead) until an operator retries it.
+    jobs_retry_base_seconds: float = Field(default=2.0, gt=0, le=3600)
+    jobs_retry_cap_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    # Outbox relay and job fetch fall back to polling this often (NOTIFY wakes them sooner).
+    jobs_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    jobs_heartbeat_seconds: float = Field(default=10.0, gt=0, le=600)
+    # A worker silent this long is dead: its running jobs are handed to another worker.
+    jobs_stalled_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Clean-up jobs (cron, 5 fields or 6 with seconds): once per tick across all workers.
+    cleanup_cron: str = "17 * * * *"
+
+    # Email: smtp://user:pass@host:587 (STARTTLS, required when a password is given),
+    # smtps://... (TLS from the start) or smtp://127.0.0.1:8025 (a plain local server).
+    # Unset: messages are written as .eml files to mail_outbox_dir instead.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Conduit <no-reply@conduit.localhost>"
+    mail_outbox_dir: str = "var/mail"
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+
+    # Webhooks: outbound calls' limits, retention of the delivery log, and the SSRF guard
+    # (private and loopback addresses refused unless allowed; link-local always refused).
+    webhook_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_response_bytes: int = Field(default=65_536, ge=0, le=10_485_760)
+    webhook_disable_after_failures: int = Field(default=20, ge=1, le=10_000)
+    webhook_delivery_retention_days: int = Field(default=14, ge=1, le=3650)
+    webhook_allow_private_addresses: bool = False
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
     # Check every JSON response against its documented schema (a failed check is a 500).
@@ -107,6 +148,25 @@ class Settings(BaseSettings):
                 "must start with postgresql+asyncpg:// or sqlite+aiosqlite:// "
                 f"(got {value.split('://', 1)[0]}://...)"
             )
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://user:pass@host:587 or smtps://host:465")
+        return value
+
+    @field_validator("cleanup_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"is not a cron expression: {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -153,6 +213,8 @@ class TestingSettings(Settings):
     hash_queue_per_address: int = 10_000
     log_json: bool = False
     tags_cache_seconds: float = 0.0  # tests see each write at once; test_tags_cache turns it on
+    jobs_in_process: bool = False  # tests of jobs start the runner or workers they need
+    mail_outbox_dir: str = os.path.join(tempfile.gettempdir(), "conduit-test-mail")
     validate_responses: bool = True
 
 

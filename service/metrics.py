@@ -10,8 +10,10 @@ reports its own figures (fine for one worker).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
+from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,7 +25,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
-from quart import Blueprint, Quart, Response, g, request
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from quart import Blueprint, Quart, Response, current_app, g, request
 from quart_schema import tag
 
 from service.routes.apidoc import Answer, answers
@@ -43,6 +47,37 @@ POOL_IN_USE = Gauge(
 )
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger("service.metrics")
+
+# Async callables in app.extensions[COLLECTORS], each returning metric families computed at
+# scrape time (the job queue's state, read from the database: the same for every process).
+COLLECTORS = "metrics_collectors"
+COLLECT_TIMEOUT_SECONDS = 2.0
+ScrapeCollector = Callable[[], Awaitable[list[Metric]]]
+
+
+class _Computed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+async def _scraped() -> bytes:
+    families: list[Metric] = []
+    for collect in current_app.extensions.get(COLLECTORS, []):
+        try:
+            async with asyncio.timeout(COLLECT_TIMEOUT_SECONDS):
+                families.extend(await collect())
+        except Exception:  # a slow or failing source must not cost the other metrics
+            log.warning("metrics collector %s failed", getattr(collect, "__name__", collect))
+    if not families:
+        return b""
+    registry = CollectorRegistry()
+    registry.register(_Computed(families))
+    return generate_latest(registry)
+
 
 # Any token is a valid HTTP method: a label per method sent would let one client add series
 # without bound (2,000 made-up methods made /metrics 70 MB). The rest share "other".
@@ -110,10 +145,10 @@ async def metrics() -> Response:
     """Prometheus metrics.
 
     `http_requests_total{method,route,status}`, `http_request_duration_seconds{method,route}`
-    (by route template), `http_requests_in_flight`, `db_pool_connections_in_use`, and the
-    process's own. Keep it on the internal network.
+    (by route template), `http_requests_in_flight`, `db_pool_connections_in_use`, the job
+    queue's `jobs_*` gauges, and the process's own. Keep it on the internal network.
     """
     # Collecting reads every worker's file and formats every series: in a thread, so a large
     # or slow scrape never holds up the requests (and health checks) on this event loop.
     body = await asyncio.to_thread(_render)
-    return Response(body, content_type=CONTENT_TYPE_LATEST)
+    return Response(body + await _scraped(), content_type=CONTENT_TYPE_LATEST)

@@ -56,15 +56,17 @@ class ProfileDAO:
             return None
         return row.id, ProfileView(row.username, row.bio, row.image, bool(row.following))
 
-    async def follow(self, session: AsyncSession, follower_id: int, followed_id: int) -> None:
-        """Idempotent under concurrent repeats: the primary key keeps one row."""
+    async def follow(self, session: AsyncSession, follower_id: int, followed_id: int) -> bool:
+        """Idempotent under concurrent repeats: the primary key keeps one row. True when this
+        call added it."""
         if not 0 < followed_id <= MAX_ID:
-            return
-        await session.execute(
+            return False
+        result = await session.execute(
             insert(session, Follow)
             .values(follower_id=follower_id, followed_id=followed_id)
             .on_conflict_do_nothing()
         )
+        return bool(getattr(result, "rowcount", 0))
 
     async def unfollow(self, session: AsyncSession, follower_id: int, followed_id: int) -> None:
         await session.execute(

@@ -3,10 +3,13 @@
 from service.models.article import SLUG_MAX, TAG_KEY_MAX, Article, ArticleTag, Comment, Tag
 from service.models.base import MAX_ID, Base
 from service.models.idempotency import IdempotencyKey
+from service.models.jobs import OutboxJob
+from service.models.mail import SentEmail
 from service.models.slug_history import ArticleSlug
 from service.models.social import Counter, Favorite, Follow
 from service.models.user import USERNAME_KEY_MAX, BrowserSession, Role, User
 from service.models.views import ArticleView, CommentView, ProfileView
+from service.models.webhook import Webhook, WebhookDelivery, WebhookMessage
 
 __all__ = [
     "MAX_ID",
@@ -25,8 +28,13 @@ __all__ = [
     "Favorite",
     "Follow",
     "IdempotencyKey",
+    "OutboxJob",
     "ProfileView",
     "Role",
+    "SentEmail",
     "Tag",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookMessage",
 ]

@@ -14,6 +14,7 @@ from service.errors import ArticleForbidden, ArticleNotFound, Invalid
 from service.models import Article, ArticleView, ProfileView, User
 from service.models.base import utcnow
 from service.services import slugs
+from service.services import webhooks as webhook_service
 from service.services.tags import normalize_tags, tag_key
 from service.services.users import username_key
 
@@ -95,7 +96,7 @@ async def create(
     await tag_dao.link(session, article.id, article.created_at, [t for t, _ in tags.values()])
     await article_dao.count_added(session)
     # Everything the response shows is known: no need to read the article back.
-    return ArticleView(
+    view = ArticleView(
         id=article.id,
         slug=article.slug,
         title=article.title,
@@ -108,6 +109,8 @@ async def create(
         favorites_count=0,
         author=ProfileView(author.username, author.bio, author.image, following=False),
     )
+    await webhook_service.emit(session, "article.published", webhook_service.article_data(view))
+    return view
 
 
 async def _own(session: AsyncSession, actor: User, slug: str, lock: Lock) -> Article:
@@ -151,7 +154,9 @@ async def update(
         await _update_with_new_slug(session, article, values)
     elif values:
         await article_dao.update(session, article, values)
-    return await _view(session, article.id, actor)
+    view = await _view(session, article.id, actor)
+    await webhook_service.emit(session, "article.updated", webhook_service.article_data(view))
+    return view
 
 
 async def _update_with_new_slug(

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.daos.comments import comment_dao
 from service.errors import CommentForbidden, CommentNotFound
 from service.models import Comment, CommentView, ProfileView, User
+from service.services import webhooks as webhook_service
 from service.services.articles import article_id_for, locate
 
 
@@ -26,6 +27,14 @@ async def add(session: AsyncSession, author: User, slug: str, body: str) -> Comm
     comment = await comment_dao.add(
         session, Comment(article_id=article_id, author_id=author.id, body=body)
     )
+    data = {
+        "id": comment.id,
+        "article": slug,
+        "body": comment.body,
+        "author": author.username,
+        "createdAt": comment.created_at.isoformat(),
+    }
+    await webhook_service.emit(session, "comment.created", data)
     return CommentView(
         id=comment.id,
         created_at=comment.created_at,

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.daos.profiles import profile_dao
 from service.errors import CannotFollowSelf, ProfileNotFound
 from service.models import ProfileView, User
+from service.services import webhooks as webhook_service
 from service.services.users import username_key
 
 
@@ -30,7 +31,9 @@ async def follow(session: AsyncSession, follower: User, username: str) -> Profil
     user_id, profile = await _find(session, username, follower)
     if user_id == follower.id:
         raise CannotFollowSelf()
-    await profile_dao.follow(session, follower.id, user_id)
+    if await profile_dao.follow(session, follower.id, user_id):  # a new follow, not a repeat
+        data = {"follower": follower.username, "followed": profile.username}
+        await webhook_service.emit(session, "profile.followed", data)
     return ProfileView(profile.username, profile.bio, profile.image, following=True)
 
 

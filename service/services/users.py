@@ -20,6 +20,7 @@ from service.errors import (
     UserNotFound,
 )
 from service.models import USERNAME_KEY_MAX, Role, User
+from service.services import mail as mail_service
 
 REQUIRED_ON_UPDATE = ("username", "email", "password")
 
@@ -75,7 +76,9 @@ async def register(
         password_hash=await hasher.hash(password),
         role=role.value,
     )
-    return await user_dao.add(session, user)
+    await user_dao.add(session, user)
+    await mail_service.enqueue_welcome(session, user.id)  # sent only if this commits
+    return user
 
 
 async def authenticate(

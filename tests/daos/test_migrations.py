@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.config import Settings
 from service.models import Base
+from service.models.jobs import is_model_object
 from tests.conftest import create_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_models_match_migrations(engine: AsyncEngine):
     def diff(sync_conn: Any) -> list[Any]:
         context = MigrationContext.configure(
-            sync_conn, opts={"compare_type": True, "compare_server_default": True}
+            sync_conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": is_model_object,
+            },
         )
         return list(compare_metadata(context, Base.metadata))
 

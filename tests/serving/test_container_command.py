@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -224,6 +225,27 @@ def test_image_command_runs_as_non_root_and_stops_on_sigterm(image_root, image_d
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
     assert code == 0, log.read_text()
+
+    # The job worker from the same image: docker run IMAGE python -m service.worker
+    worker_log = image_root / "worker.log"
+    with worker_log.open("wb") as out:
+        worker = subprocess.Popen(
+            as_user(user, [*image["entrypoint"], "python", "-m", "service.worker"]),  # type: ignore[misc]
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "worker_started" not in worker_log.read_text(errors="replace"):
+            assert worker.poll() is None, worker_log.read_text()
+            assert time.monotonic() < deadline, worker_log.read_text()
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+    assert code == 0, worker_log.read_text()
 
 
 def _healthcheck(
