@@ -143,6 +143,7 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._failing = False
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
@@ -179,8 +180,18 @@ class Database:
         checkedout = getattr(pool, "checkedout", None)
         return int(checkedout()) if callable(checkedout) else 0
 
+    def outage_begins(self) -> bool:
+        """Note that the database could not be used: true for the first time since it last
+        answered (a new connection succeeded), so an outage logs its traceback once."""
+        begins, self._failing = not self._failing, True
+        return begins
+
+    def _answered(self, *_args: Any) -> None:
+        self._failing = False
+
     async def connect(self) -> None:
         self._engine = create_engine(self.settings)
+        event.listen(self._engine.sync_engine, "connect", self._answered)
         # expire_on_commit=False: responses read attributes after the commit.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
         reads = (
@@ -273,6 +284,8 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 # connect now: "the database system is shutting down", "... is not accepting connections"),
 # too many connections (53300).
 _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# PostgreSQL's SQLSTATE classes whose primary messages name objects, never values.
+_NAMING_CLASSES = frozenset({"08", "0A", "23", "25", "3D", "3F", "40", "42", "53", "57"})
 # SQLite's messages for a file it cannot use now.
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
 
@@ -326,16 +339,23 @@ def describe(exc: BaseException) -> dict[str, str]:
     class, its SQLSTATE and the SQL with placeholders. The driver's message is left out, as
     PostgreSQL's can quote the values (`DETAIL: Key (email)=(...) already exists`); the SQL
     never carries them (bind parameters)."""
-    root = list(_chain(exc))[-1]
+    # The innermost error, short of a cancellation that a timeout turned into TimeoutError.
+    root = [error for error in _chain(exc) if isinstance(error, Exception)][-1]
     fields = {"error": type(root).__name__}
     code = next(filter(None, map(_sqlstate, _chain(exc))), None)
     if code is not None:
         fields["sqlstate"] = code
     if isinstance(exc, StatementError) and exc.statement:
         fields["statement"] = " ".join(exc.statement.split())[:500]
-    # Refused, reset, timed out, shutting down: the server's or the OS's words, no user data.
-    if isinstance(root, OSError | PoolTimeout) or (
-        code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES)
+    # The first line of the message where it never quotes a value: the OS's and the pool's,
+    # SQLite's (it names columns, not values), and PostgreSQL's for the classes that name
+    # objects only (connections, integrity, transactions, schema, resources, shutdown).
+    # Not data exceptions (22: 'invalid input syntax for type integer: "abc"'), nor the
+    # DETAIL line ('Key (email)=(...) already exists').
+    if (
+        isinstance(root, OSError | PoolTimeout | sqlite3.Error)
+        or (code is not None and code[:2] in _NAMING_CLASSES)
+        or code in _UNAVAILABLE_SQLSTATES
     ):
         fields["reason"] = str(root).split("\n", 1)[0][:200]
     return fields

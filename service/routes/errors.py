@@ -3,13 +3,13 @@ and unexpected exceptions (logged with the request id, answered without internal
 
 A database that cannot be reached or would not take the work is not a bug: 503 with
 `Retry-After` and one body whatever the cause, the request's access log line says why, and a
-short traceback is logged once per outage (per process), not once per request.
+short traceback is logged once per outage (per process: until a new connection succeeds),
+not once per request.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from collections import defaultdict
 from typing import Any
@@ -25,8 +25,6 @@ from service.jsonio import json_response
 
 log = logging.getLogger("service.errors")
 
-# Seconds without a database failure that end an outage: the next failure logs its traceback.
-OUTAGE_QUIET_SECONDS = 60.0
 DATABASE_RETRY_AFTER_SECONDS = 2
 
 # Messages in the Conduit style ("can't be blank"), keyed by pydantic's error type.
@@ -125,15 +123,13 @@ def register(app: Quart) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return response
 
-    outage = _Outage(OUTAGE_QUIET_SECONDS)
-
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
         request_id = str(g.get("request_id", "-"))
         fields = db.describe(exc)
         if db.unavailable(exc):
             observability.note_error("database unavailable", fields)
-            if outage.begins():
+            if db.database().outage_begins():
                 log.warning(
                     "database unavailable; further failures until it answers again are in "
                     "the access log",
@@ -164,20 +160,6 @@ def register(app: Quart) -> None:
                 extra={"request_id": request_id},
             )
         return error_response(500, {"server": ["internal error; quote request id " + request_id]})
-
-
-class _Outage:
-    """One traceback per outage: true for the first failure after a quiet spell."""
-
-    def __init__(self, quiet_seconds: float) -> None:
-        self.quiet_seconds = quiet_seconds
-        self._last = float("-inf")
-
-    def begins(self) -> bool:
-        now = time.monotonic()
-        begins = now - self._last > self.quiet_seconds
-        self._last = now
-        return begins
 
 
 def _short_trace(exc: BaseException, limit: int | None = 4) -> str:
