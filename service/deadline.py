@@ -21,7 +21,7 @@ from quart import Quart
 from quart.ctx import RequestContext
 from quart.globals import request_ctx
 
-from service import db
+from service import db, observability
 from service.admission import UNQUEUED_BLUEPRINTS, Admission
 from service.errors import Unavailable
 
@@ -45,6 +45,7 @@ class _Deadline:
     """
 
     def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
         self.cancels = 0
         self._task = asyncio.current_task()
         self._loop = asyncio.get_running_loop()
@@ -80,6 +81,7 @@ class DeadlineQuart(Quart):
         if current is not None and current.cancelling():
             raise asyncio.CancelledError  # someone else cancelled it too: the server is stopping
         await db.abandon_session()
+        observability.note_error("past its deadline", {"deadline_s": str(deadline.seconds)})
         timed_out = await self.handle_user_exception(RequestTimedOut(retry_after=1))
         return await self.finalize_request(timed_out, request_context, from_error_handler=True)
 
