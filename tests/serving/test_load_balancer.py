@@ -81,7 +81,12 @@ def nginx(tmp: Path, a: int, b: int):
 
 
 def served_ids(log: str) -> set[str]:
-    return {part.removeprefix("rid=") for part in log.split() if part.startswith("rid=")}
+    """Request ids in an instance's access log (the app's JSON lines)."""
+    return {
+        entry["request_id"]
+        for entry in (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+        if entry.get("logger") == "service.access"
+    }
 
 
 async def test_two_instances_behind_nginx(tmp_path, settings, engine):
