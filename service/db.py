@@ -282,10 +282,11 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 # PostgreSQL's SQLSTATEs for a server that cannot take work now: connection exceptions (class
 # 08), shutting down or starting up (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
 # connect now: "the database system is shutting down", "... is not accepting connections"),
-# too many connections (53300).
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# too many connections (53300), and work it would not finish in time: statement_timeout
+# (57014, the server's side of the request deadline) and lock_timeout (55P03).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "57014", "55P03"})
 # PostgreSQL's SQLSTATE classes whose primary messages name objects, never values.
-_NAMING_CLASSES = frozenset({"08", "0A", "23", "25", "3D", "3F", "40", "42", "53", "57"})
+_NAMING_CLASSES = frozenset({"08", "0A", "23", "25", "3D", "3F", "40", "42", "53", "55", "57"})
 # SQLite's messages for a file it cannot use now.
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
 
@@ -306,8 +307,9 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 def unavailable(exc: BaseException) -> bool:
     """The database could not be reached or would not take the work: refused, reset, shutting
-    down, a connection lost mid-statement, a pool or connect timeout. The same request may
-    succeed later, so the client is told 503 with Retry-After, not 500."""
+    down, a connection lost mid-statement, a pool or connect timeout, a statement or lock
+    timeout. The same request may succeed later, so the client is told 503 with Retry-After,
+    not 500."""
     for error in _chain(exc):
         if isinstance(error, PoolTimeout):
             return True

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 from quart import Quart
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from service import db
 from service.models import User
@@ -257,3 +257,18 @@ async def test_a_pool_timeout_is_503(app_with):
     assert errors == {"service": ["unavailable, try again later; quote request id pool-1"]}
     assert 0.3 <= waited <= 0.3 + SLACK
     assert (await app.test_client().get("/api/tags")).status_code == 200
+
+
+async def test_a_statement_past_the_statement_timeout_is_503(app_with):
+    app = await app_with(db_statement_timeout_ms=100)
+
+    @app.get("/test/slow-statement")
+    async def slow() -> dict[str, str]:
+        await db.session().execute(text("SELECT pg_sleep(1)"))
+        return {"slept": "yes"}
+
+    started = time.monotonic()
+    response = await app.test_client().get("/test/slow-statement", headers={"X-Request-ID": "st-1"})
+    errors = await error_of(response, 503)
+    assert errors == {"service": ["unavailable, try again later; quote request id st-1"]}
+    assert time.monotonic() - started < 1
