@@ -244,6 +244,7 @@ def init_app(app: Quart, settings: Settings) -> Database:
                         await session.commit()
                     except Exception as exc:  # never a false success
                         failed = exc
+                        # Explicitly: a COMMIT that SQLite refused leaves its transaction open.
                         await session.rollback()
                 else:
                     await session.rollback()
@@ -292,12 +293,14 @@ _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "di
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The error and its causes (`raise ... from`, as SQLAlchemy and the drivers wrap theirs),
+    not errors that were merely being handled when it was raised."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -315,7 +318,8 @@ def unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(error, DBAPIError) and error.connection_invalidated:
             return True
-        # Raw from the driver's connect: refused, unreachable, connect timeout (TimeoutError).
+        # Raw from the driver's connect (refused, unreachable, connect timeout), or under any
+        # other backing service's error: the network, not a bug.
         if isinstance(error, OSError):
             return True
         code = _sqlstate(error)
@@ -337,10 +341,9 @@ def dead_connection(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> dict[str, str]:
-    """What failed, for a log line, without the data: for a statement, the driver's error
-    class, its SQLSTATE and the SQL with placeholders. The driver's message is left out, as
-    PostgreSQL's can quote the values (`DETAIL: Key (email)=(...) already exists`); the SQL
-    never carries them (bind parameters)."""
+    """What failed, for a log line, without the data: the driver's error class, its SQLSTATE,
+    the SQL with placeholders (bind parameters keep values out of it) and, only where it never
+    quotes a value, the first line of the message."""
     # The innermost error, short of a cancellation that a timeout turned into TimeoutError.
     root = [error for error in _chain(exc) if isinstance(error, Exception)][-1]
     fields = {"error": type(root).__name__}

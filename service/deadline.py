@@ -1,10 +1,10 @@
 """A per-request deadline, enforced in the app because hypercorn has none (its issue #322).
 
-Everything the request does runs under `asyncio.timeout`: its before_request hooks, the view
-(with its auth decorators and every query it awaits) and the after_request hooks, where the
-transaction commits. Past the deadline it is cancelled, its session is dropped without a
-word to the database (its connection terminated: one that does not answer cannot hold the
-client up), and it is answered 503 with `Retry-After` through the usual error path.
+Everything the request does runs under it: its before_request hooks, the view (with its auth
+decorators and every query it awaits) and the after_request hooks, where the transaction
+commits. Past the deadline it is cancelled (again, if it goes on), its session is dropped
+without a word to the database (its connection terminated: one that does not answer cannot
+hold the client up), and it is answered 503 with `Retry-After` through the usual error path.
 PostgreSQL's statement_timeout (never longer, see config) stops the query server-side too.
 
 A read (GET, HEAD) whose connection turns out to be dead runs once more on a fresh one, within
