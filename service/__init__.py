@@ -110,6 +110,9 @@ def create_app(config: Settings | None = None) -> Quart:
             app.asgi_app, mode="legacy", trusted_hops=settings.trusted_proxy_hops
         )
 
+    # Outermost: it sees the peer's address and every request, whatever the app makes of it.
+    app.asgi_app = observability.AccessLog(app.asgi_app)  # type: ignore[method-assign]
+
     if settings.cors_origins:
         app = cors(
             app,

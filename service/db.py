@@ -1,15 +1,24 @@
-"""Engine per app; one AsyncSession per request, committed below status 400, else rolled back."""
+"""Engine per app; one AsyncSession per request, committed below status 400, else rolled back.
+
+Also what the rest of the app needs to know about a database that fails: which errors mean
+"unavailable, try again" (`unavailable`), which mean a read found its connection dead and may
+run again on a fresh one (`dead_connection`), and how to describe either without the values
+of the statement (`describe`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from quart import Quart, Response, current_app, g, request
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,7 +39,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, echo=settings.db_echo, connect_args={"timeout": settings.db_pool_timeout}
+            url,
+            echo=settings.db_echo,
+            hide_parameters=True,
+            connect_args={"timeout": settings.db_pool_timeout},
         )
         _sqlite_pragmas(engine)
         _replace_closed_connections(engine)
@@ -38,6 +50,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=settings.db_echo,
+        # Bind values are user data (titles, bodies, emails, password hashes): never in an
+        # error's text, so never in a log.
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -52,7 +67,27 @@ def create_engine(settings: Settings) -> AsyncEngine:
         },
     )
     _replace_closed_connections(engine)
+    _terminate_invalidated_connections(engine)
     return engine
+
+
+def _terminate_invalidated_connections(engine: AsyncEngine) -> None:
+    """A connection SQLAlchemy gives up on is dropped at once, not closed politely.
+
+    On a cancelled statement (a request past its deadline, a client gone) or a dead connection,
+    SQLAlchemy invalidates the connection, and its asyncpg adapter then closes it with
+    `close(timeout=2)`, shielded from cancellation: against a frozen server that is 2 s more
+    on the request's path (503s measured at deadline + 2 s; /readyz at 4 s for a 2 s check),
+    and a client that leaves meanwhile gets a CancelledError traceback in the log. Terminating
+    the driver connection first makes that close a no-op; the server rolls back whatever the
+    connection had open when it sees the socket go.
+    """
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+        terminate = getattr(dbapi_connection.driver_connection, "terminate", None)
+        if callable(terminate):  # asyncpg; aiosqlite has no socket to hang on
+            terminate()
 
 
 def _driver_closed(driver_connection: Any) -> bool:
@@ -108,6 +143,7 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._failing = False
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
@@ -144,8 +180,18 @@ class Database:
         checkedout = getattr(pool, "checkedout", None)
         return int(checkedout()) if callable(checkedout) else 0
 
+    def outage_begins(self) -> bool:
+        """Note that the database could not be used: true for the first time since it last
+        answered (a new connection succeeded), so an outage logs its traceback once."""
+        begins, self._failing = not self._failing, True
+        return begins
+
+    def _answered(self, *_args: Any) -> None:
+        self._failing = False
+
     async def connect(self) -> None:
         self._engine = create_engine(self.settings)
+        event.listen(self._engine.sync_engine, "connect", self._answered)
         # expire_on_commit=False: responses read attributes after the commit.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
         reads = (
@@ -189,30 +235,135 @@ def init_app(app: Quart, settings: Settings) -> Database:
         session: AsyncSession | None = g.pop("db_session", None)
         if session is None:
             return response
+        failed: Exception | None = None
         try:
             # A read has nothing to commit: close() below ends it.
             if request.method not in READ_ONLY_METHODS:
                 if response.status_code < 400:
-                    # A failed commit raises here and becomes a 500, never a false success.
-                    await session.commit()
+                    try:
+                        await session.commit()
+                    except Exception as exc:  # never a false success
+                        failed = exc
+                        # Explicitly: a COMMIT that SQLite refused leaves its transaction open.
+                        await session.rollback()
                 else:
                     await session.rollback()
         finally:
             await session.close()
+        if failed is not None:
+            # Answered by the app's error handlers, like a failure in the view: the same
+            # status and body (503 for an unavailable database, else 500).
+            answer = await current_app.make_response(
+                await current_app.handle_user_exception(failed)
+            )
+            return cast(Response, answer)  # the error handlers make Quart responses
         return response
 
     @app.teardown_request
     async def _close(_exc: BaseException | None) -> None:
-        # Reached with the session still open only when the request failed before after_request.
-        session: AsyncSession | None = g.pop("db_session", None)
-        if session is not None:
-            await session.close()
+        # Reached with the session still open only when the request never got to
+        # after_request: cancelled (its client went away) or failed while finishing.
+        await abandon_session()
 
     return database
 
 
+async def abandon_session() -> None:
+    """Drop the request's session without talking to the database: its connection is
+    invalidated (terminated; the server rolls back). For a request cancelled or past its
+    deadline, where a polite rollback could wait on a database that no longer answers."""
+    session: AsyncSession | None = g.pop("db_session", None)
+    if session is not None:
+        await session.invalidate()
+
+
 # Safe methods: their handlers must not write (HTTP semantics; the reads run in autocommit).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+# PostgreSQL's SQLSTATEs for a server that cannot take work now: connection exceptions (class
+# 08), shutting down or starting up (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+# connect now: "the database system is shutting down", "... is not accepting connections"),
+# too many connections (53300), and work it would not finish in time: statement_timeout
+# (57014, the server's side of the request deadline) and lock_timeout (55P03).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "57014", "55P03"})
+# PostgreSQL's SQLSTATE classes whose primary messages name objects, never values.
+_NAMING_CLASSES = frozenset({"08", "0A", "23", "25", "3D", "3F", "40", "42", "53", "55", "57"})
+# SQLite's messages for a file it cannot use now.
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The error and its causes (`raise ... from`, as SQLAlchemy and the drivers wrap theirs),
+    not errors that were merely being handled when it was raised."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or would not take the work: refused, reset, shutting
+    down, a connection lost mid-statement, a pool or connect timeout, a statement or lock
+    timeout. The same request may succeed later, so the client is told 503 with Retry-After,
+    not 500."""
+    for error in _chain(exc):
+        if isinstance(error, PoolTimeout):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        # Raw from the driver's connect (refused, unreachable, connect timeout), or under any
+        # other backing service's error: the network, not a bug.
+        if isinstance(error, OSError):
+            return True
+        code = _sqlstate(error)
+        if code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and str(error).lower().startswith(
+            _SQLITE_UNAVAILABLE
+        ):
+            return True
+    return False
+
+
+def dead_connection(exc: BaseException) -> bool:
+    """A statement failed because its connection was found dead (SQLAlchemy invalidated it): a
+    read may run again on a fresh connection."""
+    return any(
+        isinstance(error, DBAPIError) and error.connection_invalidated for error in _chain(exc)
+    )
+
+
+def describe(exc: BaseException) -> dict[str, str]:
+    """What failed, for a log line, without the data: the driver's error class, its SQLSTATE,
+    the SQL with placeholders (bind parameters keep values out of it) and, only where it never
+    quotes a value, the first line of the message."""
+    # The innermost error, short of a cancellation that a timeout turned into TimeoutError.
+    root = [error for error in _chain(exc) if isinstance(error, Exception)][-1]
+    fields = {"error": type(root).__name__}
+    code = next(filter(None, map(_sqlstate, _chain(exc))), None)
+    if code is not None:
+        fields["sqlstate"] = code
+    if isinstance(exc, StatementError) and exc.statement:
+        fields["statement"] = " ".join(exc.statement.split())[:500]
+    # The first line of the message where it never quotes a value: the OS's and the pool's,
+    # SQLite's (it names columns, not values), and PostgreSQL's for the classes that name
+    # objects only (connections, integrity, transactions, schema, resources, shutdown).
+    # Not data exceptions (22: 'invalid input syntax for type integer: "abc"'), nor the
+    # DETAIL line ('Key (email)=(...) already exists').
+    if (
+        isinstance(root, OSError | PoolTimeout | sqlite3.Error)
+        or (code is not None and code[:2] in _NAMING_CLASSES)
+        or code in _UNAVAILABLE_SQLSTATES
+    ):
+        fields["reason"] = str(root).split("\n", 1)[0][:200]
+    return fields
 
 
 def database() -> Database:

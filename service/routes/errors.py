@@ -1,9 +1,16 @@
 """Every failure as `{"errors": {key: [message, ...]}}`: domain errors, validation, HTTP errors
-and unexpected exceptions (logged with the request id, answered without internals)."""
+and unexpected exceptions (logged with the request id, answered without internals).
+
+A database that cannot be reached or would not take the work is not a bug: 503 with
+`Retry-After` and one body whatever the cause, the request's access log line says why, and a
+short traceback is logged once per outage (per process: until a new connection succeeds),
+not once per request.
+"""
 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import defaultdict
 from typing import Any
 
@@ -12,10 +19,13 @@ from quart import Quart, Response, g, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
+from service import db, observability
 from service.errors import AppError, IdempotencyKeyInUse, TooManyRequests, Unavailable
 from service.jsonio import json_response
 
 log = logging.getLogger("service.errors")
+
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 # Messages in the Conduit style ("can't be blank"), keyed by pydantic's error type.
 _MESSAGES: dict[str, str] = {
@@ -121,12 +131,47 @@ def register(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
-        log.exception(
-            "unhandled error on %s %s",
-            request.method,
-            request.path,
-            extra={"request_id": g.get("request_id")},
-        )
-        return error_response(
-            500, {"server": ["internal error; quote request id " + str(g.get("request_id", "-"))]}
-        )
+        request_id = str(g.get("request_id", "-"))
+        fields = db.describe(exc)
+        if db.unavailable(exc):
+            observability.note_error("database unavailable", fields)
+            if db.database().outage_begins():
+                log.warning(
+                    "database unavailable; further failures until it answers again are in "
+                    "the access log",
+                    extra={"fields": {**fields, "trace": _short_trace(exc)}},
+                )
+            return error_response(
+                503,
+                {"service": ["unavailable, try again later; quote request id " + request_id]},
+                **{"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+        observability.note_error("internal error", fields)
+        if "sqlstate" in fields or "statement" in fields:
+            # A statement failed: its class, SQLSTATE and SQL, never the driver's message.
+            log.error(
+                "database error on %s %s",
+                request.method,
+                request.url_rule.rule if request.url_rule else "unmatched",
+                extra={
+                    "request_id": request_id,
+                    "fields": {**fields, "trace": _short_trace(exc, limit=None)},
+                },
+            )
+        else:
+            log.exception(
+                "unhandled error on %s %s",
+                request.method,
+                request.path,
+                extra={"request_id": request_id},
+            )
+        return error_response(500, {"server": ["internal error; quote request id " + request_id]})
+
+
+def _short_trace(exc: BaseException, limit: int | None = 4) -> str:
+    """Where it failed: the innermost frames, without the exceptions' messages (a driver's
+    message can quote the statement's values)."""
+    frames = list(traceback.extract_tb(exc.__traceback__))
+    if limit is not None:
+        frames = frames[-limit:]
+    return "".join(traceback.format_list(frames)) + type(exc).__name__

@@ -81,7 +81,12 @@ def nginx(tmp: Path, a: int, b: int):
 
 
 def served_ids(log: str) -> set[str]:
-    return {part.removeprefix("rid=") for part in log.split() if part.startswith("rid=")}
+    """Request ids in an instance's access log (the app's JSON lines)."""
+    return {
+        entry["request_id"]
+        for entry in (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+        if entry.get("logger") == "service.access"
+    }
 
 
 async def test_two_instances_behind_nginx(tmp_path, settings, engine):
@@ -105,7 +110,12 @@ async def test_two_instances_behind_nginx(tmp_path, settings, engine):
                     response = await http.get("/api/tags", headers={"X-Request-ID": rid})
                     assert response.status_code == 200
                     assert response.headers["X-Request-ID"] == rid
-                on_a, on_b = served_ids(a.output()), served_ids(b.output())
+                # Each access line is written once its response is sent: give the last a moment.
+                for _ in range(50):
+                    on_a, on_b = served_ids(a.output()), served_ids(b.output())
+                    if set(ids) <= on_a | on_b:
+                        break
+                    await asyncio.sleep(0.05)
                 assert on_a & set(ids)
                 assert on_b & set(ids)
                 assert set(ids) <= on_a | on_b
