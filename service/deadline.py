@@ -7,10 +7,10 @@ without a word to the database (its connection terminated: one that does not ans
 hold the client up), and it is answered 503 with `Retry-After` through the usual error path.
 PostgreSQL's statement_timeout (never longer, see config) stops the query server-side too.
 
-The body is read in full before the request queues for an admission slot: a client that sends
-its body slowly (or stops halfway) holds a coroutine, never one of the pool's connections.
-Reading it is bounded by BODY_TIMEOUT_SECONDS (Quart's BODY_TIMEOUT: 408 past it), which the
-configuration keeps below the request deadline.
+The body is read in full before the request queues for an admission slot, with the deadline's
+clock stopped: a client that sends its body slowly (or stops halfway) holds a coroutine, never
+one of the pool's connections, and meets BODY_TIMEOUT_SECONDS (Quart's BODY_TIMEOUT: 408 past
+it), not the request deadline.
 
 A read (GET, HEAD) whose connection turns out to be dead runs once more on a fresh one, within
 the same deadline: reads write nothing, and nothing of the response has been sent yet.
@@ -19,7 +19,10 @@ the same deadline: reads write nothing, and nothing of the response has been sen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Any
 
 from quart import Quart
@@ -54,7 +57,22 @@ class _Deadline:
         self.cancels = 0
         self._task = asyncio.current_task()
         self._loop = asyncio.get_running_loop()
-        self._handle = self._loop.call_later(seconds, self._expire)
+        self._when = self._loop.time() + seconds
+        self._handle = self._loop.call_at(self._when, self._expire)
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """The clock stops for the block (reading the body, which has its own timeout)."""
+        if self.cancels:  # already past it
+            yield
+            return
+        self._handle.cancel()
+        left = self._when - self._loop.time()
+        try:
+            yield
+        finally:
+            self._when = self._loop.time() + left
+            self._handle = self._loop.call_at(self._when, self._expire)
 
     def _expire(self) -> None:
         if self.cancels:
@@ -72,9 +90,13 @@ class _Deadline:
                 self._task.uncancel()
 
 
+_current: ContextVar[_Deadline | None] = ContextVar("deadline", default=None)
+
+
 class DeadlineQuart(Quart):
     async def full_dispatch_request(self, request_context: RequestContext | None = None) -> Any:
         deadline = _Deadline(self.config["REQUEST_TIMEOUT_SECONDS"])
+        token = _current.set(deadline)
         try:
             return await super().full_dispatch_request(request_context)
         except asyncio.CancelledError:
@@ -82,6 +104,7 @@ class DeadlineQuart(Quart):
                 raise  # not the deadline: the client went away
         finally:
             deadline.stop()
+            _current.reset(token)
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise asyncio.CancelledError  # someone else cancelled it too: the server is stopping
@@ -97,7 +120,13 @@ class DeadlineQuart(Quart):
             request.content_length or "Transfer-Encoding" in request.headers
         ):
             # Kept for the view (cache=True); 408 past BODY_TIMEOUT, 413 past the size limit.
-            await request.get_data(cache=True)
+            # A slow body is the body timeout's business, not the request deadline's.
+            deadline = _current.get()
+            if deadline is None:
+                await request.get_data(cache=True)
+            else:
+                async with deadline.paused():
+                    await request.get_data(cache=True)
         if admission is None or request.blueprint in UNQUEUED_BLUEPRINTS:
             return await self._dispatch(request_context)
         async with admission.slot():  # the wait counts against the deadline
