@@ -121,6 +121,14 @@ def test_services_start_in_order_with_health_checks():
         )
         assert url.password == SECRETS["POSTGRES_PASSWORD"]
     assert api["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    # The job worker: the same image and environment, its own command, after the migration.
+    worker = services["worker"]
+    assert worker["image"] == api["image"]
+    assert worker["command"] == ["python", "-m", "service.worker"]
+    assert worker["depends_on"] == api["depends_on"]
+    assert worker["environment"]["DATABASE_URL"] == api["environment"]["DATABASE_URL"]
+    assert worker["healthcheck"] == {"disable": True}
+    assert "ports" not in worker
 
 
 async def test_migrate_service_runs_with_only_its_environment(settings: Settings, tmp_path: Path):
