@@ -1,13 +1,20 @@
 """Periodic clean-up: each runs once per CLEANUP_CRON tick across all workers and instances.
 
-Other tables join here as one function each (expired idempotency keys, refresh and reset
-tokens): a `@periodic` job calling the owning service's delete-expired function.
+Each table joins here as one function: a `@periodic` job calling the owning service's
+delete-expired function (webhook delivery logs, expired idempotency keys, expired browser
+sessions; refresh and reset tokens alike).
 """
 
 from __future__ import annotations
 
 from service.jobs import JobContext, periodic
+from service.models.base import utcnow
+from service.services import browser_sessions
+from service.services import idempotency as idempotency_service
 from service.services import webhooks as webhook_service
+
+# Rows deleted per transaction: short transactions, whatever the backlog.
+BATCH = 1000
 
 
 @periodic("cleanup.webhook_deliveries")
@@ -16,4 +23,22 @@ async def webhook_deliveries(ctx: JobContext, timestamp: int) -> None:
         await webhook_service.delete_old_deliveries(
             session, ctx.settings.webhook_delivery_retention_days
         )
+        await session.commit()
+
+
+@periodic("cleanup.idempotency_keys")
+async def idempotency_keys(ctx: JobContext, timestamp: int) -> None:
+    now = utcnow()
+    while True:  # batch after batch, each its own transaction, until one comes back short
+        async with ctx.session() as session:
+            deleted = await idempotency_service.delete_expired(session, now=now, limit=BATCH)
+            await session.commit()
+        if deleted < BATCH:
+            return
+
+
+@periodic("cleanup.browser_sessions")
+async def expired_browser_sessions(ctx: JobContext, timestamp: int) -> None:
+    async with ctx.session() as session:
+        await browser_sessions.prune(session)
         await session.commit()

@@ -312,3 +312,42 @@ async def test_cleanup_removes_old_delivery_logs(jobs_app):
         async with app.extensions["db"].sessionmaker() as session:
             assert await session.get(WebhookMessage, old_id) is None
             assert await session.get(WebhookMessage, new_id) is not None
+
+
+async def test_cleanup_removes_expired_idempotency_keys_and_browser_sessions(jobs_app):
+    """Expired rows go, in batches for the keys; live ones stay."""
+    from service.jobs import cleanup
+    from service.models import BrowserSession, IdempotencyKey
+
+    app = await jobs_app(cleanup_cron="* * * * * *")
+    settings = app.extensions["settings"]
+    user = await UserFactory(app).make()
+    now = utcnow()
+    expired_keys = cleanup.BATCH + 5  # more than one batch
+    async with app.extensions["db"].sessionmaker() as session:
+        for index in range(expired_keys + 1):
+            session.add(
+                IdempotencyKey(
+                    scope=f"user:{user.id}",
+                    key=f"k{index}",
+                    fingerprint="f",
+                    token="t",
+                    created_at=now - timedelta(days=2),
+                    # The last one is still live.
+                    expires_at=now + timedelta(hours=1)
+                    if index == expired_keys
+                    else now - timedelta(days=1),
+                )
+            )
+        session.add(BrowserSession(id="a" * 64, user_id=user.id, expires_at=now - timedelta(1)))
+        session.add(BrowserSession(id="b" * 64, user_id=user.id, expires_at=now + timedelta(1)))
+        await session.commit()
+
+    async def expired_gone() -> bool:
+        async with app.extensions["db"].sessionmaker() as session:
+            keys = (await session.scalars(select(IdempotencyKey.key))).all()
+            sessions = (await session.scalars(select(BrowserSession.id))).all()
+        return list(keys) == [f"k{expired_keys}"] and list(sessions) == ["b" * 64]
+
+    async with running_worker(settings):
+        await eventually(expired_gone, 30)
