@@ -191,10 +191,10 @@ def serve(config: Config, drain_window: float = DRAIN_WINDOW_SECONDS) -> int:
                 exitcode = 3
                 drain_all()
                 break
-            # Back off on a worker that cannot start: 0.5 s, 1 s, 2 s, ... up to 10 s.
-            pause_until = time.monotonic() + min(
-                10.0, RESTART_BACKOFF_SECONDS * 2 ** max(0, failed_starts - 1)
-            )
+            # A worker that was serving is replaced at once; one that cannot start is retried
+            # after 0.5 s, 1 s, 2 s, ... up to 10 s.
+            pause = 0.0 if worker.ready else RESTART_BACKOFF_SECONDS * 2 ** (failed_starts - 1)
+            pause_until = time.monotonic() + min(10.0, pause)
             while not stopping and time.monotonic() < pause_until:
                 time.sleep(0.05)
             if not stopping:
