@@ -25,6 +25,7 @@ from service.models import Role
 from service.schemas.users import NewUser
 from service.services import browser_sessions
 from service.services import users as user_service
+from service.services.audit import COMMAND_LINE
 
 
 async def create_admin(username: str, email: str, password: str) -> int:
@@ -43,6 +44,7 @@ async def create_admin(username: str, email: str, password: str) -> int:
                 email=new.email,
                 password=new.password,
                 role=Role.ADMIN,
+                origin=COMMAND_LINE,
             )
             await session.commit()
         print(f"created admin {user.username} <{user.email}> with id {user.id}")

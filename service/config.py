@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     # hands back a new one) never reaches past token_max_age_seconds from the login.
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     token_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # Refresh tokens: short access tokens (/api/users/refresh hands out a new one with a new
+    # refresh token) live access_token_ttl_seconds; a refresh token lives
+    # refresh_token_ttl_seconds unless used first, and no refresh token or access token
+    # outlives token_max_age_seconds from the login. legacy_tokens keeps the Conduit tokens
+    # (jwt_ttl_seconds) from login and registration; off, every token is a short access token.
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=300)
+    legacy_tokens: bool = True
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(default=4, ge=1, le=64)

@@ -28,6 +28,7 @@ from service.errors import HashingBusy
 T = TypeVar("T")
 
 JWT_ALGORITHM = "HS256"  # pinned: decode accepts nothing else, "none" included
+ACCESS_TYPE = "access"  # the `typ` claim of a short-lived access token
 
 
 HASH_THREAD_NICENESS = 10
@@ -174,6 +175,12 @@ class TokenClaims:
     version: int
     # When the user proved who they are (the login); renewals carry it over unchanged.
     auth_time: datetime
+    # The refresh-token family (one login) the token belongs to: revoking the family (logout,
+    # reuse of a refresh token) ends the token too. None for tokens of no family.
+    family: int | None = None
+    # A short-lived access token (ACCESS_TOKEN_TTL_SECONDS), as /api/users/refresh hands out;
+    # False for a Conduit token (JWT_TTL_SECONDS), refused when LEGACY_TOKENS is off.
+    access: bool = False
 
 
 class InvalidToken(Exception):
@@ -195,8 +202,9 @@ class TokenCodec:
     token's credentials version is still the user's is for the caller to check, against the
     user row it loads on every request anyway.
 
-    A token lives `ttl_seconds`, and never past `max_age_seconds` after its `auth_time` (the
-    login it descends from): renewal cannot keep a stolen token alive for ever.
+    A token lives `ttl_seconds` (an access token `access_ttl_seconds`), and never past
+    `max_age_seconds` after its `auth_time` (the login it descends from): renewal cannot keep a
+    stolen token alive for ever. With `legacy` off, only access tokens are accepted.
     """
 
     def __init__(
@@ -206,9 +214,13 @@ class TokenCodec:
         issuer: str = "conduit-service",
         remembered: int = 4096,
         max_age_seconds: int | None = None,
+        access_ttl_seconds: int | None = None,
+        legacy: bool = True,
     ) -> None:
         self._secret = secret
         self._ttl = timedelta(seconds=ttl_seconds)
+        self._access_ttl = timedelta(seconds=access_ttl_seconds or ttl_seconds)
+        self._legacy = legacy
         self._max_age = timedelta(seconds=max_age_seconds or ttl_seconds)
         self._issuer = issuer
         self._remembered = remembered
@@ -221,19 +233,27 @@ class TokenCodec:
         *,
         version: int = 0,
         auth_time: datetime | None = None,
+        family: int | None = None,
+        access: bool = False,
     ) -> str:
-        """A token for `user_id`; a renewal passes the `auth_time` of the token it replaces."""
+        """A token for `user_id`; a renewal passes the `auth_time` of the token it replaces.
+        `access` makes a short-lived access token; `family` ties it to a refresh-token family."""
         issued = now or datetime.now(UTC)
         # Whole seconds, as JWT carries them: the cap below is the one read() enforces.
         authenticated = (auth_time or issued).replace(microsecond=0)
-        claims = {
+        ttl = self._access_ttl if access else self._ttl
+        claims: dict[str, object] = {
             "sub": str(user_id),  # PyJWT rejects a non-string sub on decode
             "iat": issued,
-            "exp": min(issued + self._ttl, authenticated + self._max_age),
+            "exp": min(issued + ttl, authenticated + self._max_age),
             "iss": self._issuer,
             "ver": version,
             "auth_time": int(authenticated.timestamp()),  # PyJWT converts only exp, iat, nbf
         }
+        if family is not None:
+            claims["fam"] = family
+        if access:
+            claims["typ"] = ACCESS_TYPE
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
 
     def read(self, token: str, now: datetime | None = None) -> TokenClaims:
@@ -248,6 +268,8 @@ class TokenCodec:
             raise ExpiredToken("Signature has expired")
         if claims.auth_time + self._max_age <= moment:  # issued under a longer lifetime
             raise ExpiredToken("login too old")
+        if not claims.access and not self._legacy:
+            raise InvalidToken("Conduit tokens are off (LEGACY_TOKENS=false)")
         return claims
 
     def _decode(self, token: str, now: datetime) -> TokenClaims:
@@ -286,6 +308,16 @@ class TokenCodec:
             auth_time = datetime.fromtimestamp(auth, UTC)
         except (OverflowError, ValueError, OSError) as exc:
             raise InvalidToken("auth_time is out of range") from exc
+        family, kind = claims.get("fam"), claims.get("typ")
+        if family is not None and (type(family) is not int or family < 1):
+            raise InvalidToken("fam must be a positive integer")
+        if kind is not None and kind != ACCESS_TYPE:
+            raise InvalidToken("unknown typ")
         return TokenClaims(
-            user_id=user_id, expires_at=expires_at, version=version, auth_time=auth_time
+            user_id=user_id,
+            expires_at=expires_at,
+            version=version,
+            auth_time=auth_time,
+            family=family,
+            access=kind == ACCESS_TYPE,
         )

@@ -93,6 +93,33 @@ class BadCredentials(Unauthorized):
     message = "invalid email or password"
 
 
+REFRESH_TOKEN = "refreshToken"  # noqa: S105  (the field name, not a secret)
+
+
+class RefreshTokenInvalid(Unauthorized):
+    """Unknown, or of a family that was revoked (logout, sign-out everywhere, ...)."""
+
+    key = REFRESH_TOKEN
+    message = "is invalid"
+
+
+class RefreshTokenExpired(Unauthorized):
+    key = REFRESH_TOKEN
+    message = "has expired"
+
+
+class RefreshTokenReused(Unauthorized):
+    """A refresh token presented after it was spent: its whole family is revoked."""
+
+    key = REFRESH_TOKEN
+    message = "was already used; every token of its sign-in is revoked, sign in again"
+
+    def __init__(self, family_id: int = 0, user_id: int = 0) -> None:
+        super().__init__()
+        self.family_id = family_id
+        self.user_id = user_id
+
+
 class CsrfFailed(Forbidden):
     key = "csrf"
     message = "token is missing or invalid"

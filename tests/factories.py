@@ -11,6 +11,7 @@ from quart.typing import TestClientProtocol
 
 from service.models import Role, User
 from service.services import users as user_service
+from service.services.audit import COMMAND_LINE
 
 _numbers = itertools.count(1)
 _titles = itertools.count(1)
@@ -64,6 +65,7 @@ class UserFactory:
                 email=email,
                 password=password,
                 role=role,
+                origin=COMMAND_LINE,
             )
             user.bio, user.image = bio, image
             await session.commit()

@@ -26,8 +26,14 @@ class BrowserSessionDAO:
         row = (await session.execute(stmt)).one_or_none()
         return None if row is None else (row[0], row[1])
 
-    async def delete(self, session: AsyncSession, session_id: str) -> None:
-        await session.execute(delete(BrowserSession).where(BrowserSession.id == session_id))
+    async def delete(self, session: AsyncSession, session_id: str) -> int | None:
+        """Delete the session; the id of its user, None when there was no such session."""
+        user_id: int | None = await session.scalar(
+            delete(BrowserSession)
+            .where(BrowserSession.id == session_id)
+            .returning(BrowserSession.user_id)
+        )
+        return user_id
 
     async def delete_for_user(self, session: AsyncSession, user_id: int) -> None:
         await session.execute(delete(BrowserSession).where(BrowserSession.user_id == user_id))

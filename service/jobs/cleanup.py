@@ -2,7 +2,8 @@
 
 Each table joins here as one function: a `@periodic` job calling the owning service's
 delete-expired function (webhook delivery logs, expired idempotency keys, expired browser
-sessions; refresh and reset tokens alike).
+sessions, expired refresh tokens with expired or revoked refresh-token families; reset tokens
+alike).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from service.jobs import JobContext, periodic
 from service.models.base import utcnow
 from service.services import browser_sessions
 from service.services import idempotency as idempotency_service
+from service.services import refresh_tokens as refresh_token_service
 from service.services import webhooks as webhook_service
 
 # Rows deleted per transaction: short transactions, whatever the backlog.
@@ -42,3 +44,14 @@ async def expired_browser_sessions(ctx: JobContext, timestamp: int) -> None:
     async with ctx.session() as session:
         await browser_sessions.prune(session)
         await session.commit()
+
+
+@periodic("cleanup.refresh_tokens")
+async def refresh_tokens(ctx: JobContext, timestamp: int) -> None:
+    now = utcnow()
+    while True:  # batch after batch, each its own transaction, until one comes back short
+        async with ctx.session() as session:
+            deleted = await refresh_token_service.delete_expired(session, now=now, limit=BATCH)
+            await session.commit()
+        if deleted < BATCH:
+            return

@@ -1,10 +1,12 @@
 """Typed declarative models; importing this package registers every table on Base.metadata."""
 
 from service.models.article import SLUG_MAX, TAG_KEY_MAX, Article, ArticleTag, Comment, Tag
+from service.models.audit import AuditEvent
 from service.models.base import MAX_ID, Base
 from service.models.idempotency import IdempotencyKey
 from service.models.jobs import OutboxJob
 from service.models.mail import SentEmail
+from service.models.refresh_token import RefreshFamily, RefreshToken
 from service.models.slug_history import ArticleSlug
 from service.models.social import Counter, Favorite, Follow
 from service.models.user import USERNAME_KEY_MAX, BrowserSession, Role, User
@@ -20,6 +22,7 @@ __all__ = [
     "ArticleSlug",
     "ArticleTag",
     "ArticleView",
+    "AuditEvent",
     "Base",
     "BrowserSession",
     "Comment",
@@ -30,6 +33,8 @@ __all__ = [
     "IdempotencyKey",
     "OutboxJob",
     "ProfileView",
+    "RefreshFamily",
+    "RefreshToken",
     "Role",
     "SentEmail",
     "Tag",

@@ -74,6 +74,7 @@ TAGS = [
     {"name": "favorites", "description": "Favouriting articles"},
     {"name": "comments", "description": "Comments on articles"},
     {"name": "tags", "description": "Tags in use"},
+    {"name": "admin", "description": "Admins only: the audit log"},
     {"name": "operations", "description": "Liveness, readiness and metrics"},
     {"name": "pages", "description": "The browser sign-in pages (HTML)"},
 ]

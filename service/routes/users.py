@@ -12,11 +12,14 @@ from service.errors import (
     Forbidden,
     HashingBusy,
     LoginRateLimited,
+    RefreshTokenExpired,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
     UserForbidden,
     UsernameTaken,
     UserNotFound,
 )
-from service.routes.apidoc import ErrorDoc, errors
+from service.routes.apidoc import Answer, ErrorDoc, answers, errors
 from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
@@ -27,10 +30,13 @@ from service.schemas.users import (
     AccountResponse,
     LoginBody,
     NewUserBody,
+    RefreshTokenBody,
+    SignedInResponse,
     UserChangesBody,
     UserResponse,
     account_list_response,
     account_response,
+    signed_in_response,
     user_response,
 )
 from service.services import users as user_service
@@ -56,17 +62,17 @@ ROLE_ADMIN_ONLY = ErrorDoc.of(
 @errors(*TAKEN, BUSY)
 @json_body(NewUserBody)
 @idempotent
-@responds(UserResponse, 201)
+@responds(SignedInResponse, 201)
 async def register(data: NewUserBody) -> JSON:
     """Register an account.
 
-    Creates a user with the role `user` and answers it with a token, as a login would. The email
-    is stored in lower case; the username as typed. Both are unique in any letter case. The
-    password (8 to 256 characters) is hashed with argon2id.
+    Creates a user with the role `user` and answers it with a token and a refresh token, as a
+    login would. The email is stored in lower case; the username as typed. Both are unique in
+    any letter case. The password (8 to 256 characters) is hashed with argon2id.
     """
     new = data.user
     user = await security.register(new.username, new.email, new.password)
-    return user_response(user, security.issue_token(user))
+    return signed_in_response(user, *await security.issue_tokens(user))
 
 
 @bp.post("/users/login")
@@ -77,17 +83,61 @@ async def register(data: NewUserBody) -> JSON:
     BUSY,
 )
 @json_body(LoginBody)
-@responds(UserResponse)
+@responds(SignedInResponse)
 async def login(data: LoginBody) -> JSON:
     """Log in with email and password.
 
-    Answers the user with a new token (send it as `Authorization: Token <jwt>`). A wrong
-    password and an unknown email get the same 401 after the same work. Failed logins are
-    limited per account and per client address: past the limit, 429 with `Retry-After`, before
-    any password is checked.
+    Answers the user with a new token (send it as `Authorization: Token <jwt>`) and a refresh
+    token (`refreshToken`, for `POST /api/users/refresh`). A wrong password and an unknown email
+    get the same 401 after the same work. Failed logins are limited per account and per client
+    address: past the limit, 429 with `Retry-After`, before any password is checked.
     """
     user = await security.authenticate(data.user.email, data.user.password)
-    return user_response(user, security.issue_token(user))
+    return signed_in_response(user, *await security.issue_tokens(user))
+
+
+REFRESH_REFUSED = (
+    ErrorDoc.of(RefreshTokenInvalid, "unknown, or its sign-in was logged out or revoked"),
+    ErrorDoc.of(RefreshTokenExpired, "past REFRESH_TOKEN_TTL_SECONDS, or the login's max age"),
+)
+
+
+@bp.post("/users/refresh")
+@tag(["accounts"])
+@errors(
+    *REFRESH_REFUSED,
+    ErrorDoc.of(RefreshTokenReused, "spent already: every token of its sign-in is now revoked"),
+)
+@json_body(RefreshTokenBody)
+@responds(SignedInResponse)
+async def refresh(data: RefreshTokenBody) -> JSON:
+    """Trade a refresh token for a new token and refresh token.
+
+    Answers the user as a login does: `token` is an access token, valid for
+    ACCESS_TOKEN_TTL_SECONDS (15 minutes), and `refreshToken` the next refresh token. A refresh
+    token works once: the one sent is spent, and sending it again revokes every token of its
+    sign-in (both answer 401). Of concurrent requests with one refresh token exactly one
+    succeeds. No access token is needed.
+    """
+    user, token, refresh_token = await security.refresh(data.refresh_token)
+    return signed_in_response(user, token, refresh_token)
+
+
+@bp.post("/users/logout")
+@tag(["accounts"])
+@errors(ErrorDoc.of(RefreshTokenInvalid, "no refresh token was ever this one"))
+@answers(Answer(204, "Logged out: that sign-in's tokens no longer work; no content."))
+@json_body(RefreshTokenBody)
+async def logout_family(data: RefreshTokenBody) -> tuple[str, int]:
+    """Log out one sign-in.
+
+    Revokes the sign-in (the family) the refresh token belongs to: its refresh tokens and the
+    tokens handed out with them stop working at once (204). Other sign-ins of the account stay;
+    `POST /api/user/logout-all` ends them all. Logging out a sign-in already logged out is a 204
+    too. No access token is needed.
+    """
+    await security.logout(data.refresh_token)
+    return "", 204
 
 
 @bp.get("/user")
@@ -118,7 +168,12 @@ async def update_current(data: UserChangesBody) -> JSON:
     """
     user = security.current_user()
     updated = await user_service.update(
-        db.session(), security.hasher(), user, user, data.user.changes()
+        db.session(),
+        security.hasher(),
+        user,
+        user,
+        data.user.changes(),
+        origin=security.origin(),
     )
     # After a password change the caller's token is one of those revoked: this one replaces it.
     return user_response(updated, security.renew_token(updated))
@@ -195,6 +250,32 @@ async def update_user(user_id: int, data: AccountChangesBody) -> JSON:
     (`user` or `admin`), which only an admin may change. Answers the account.
     """
     user = await user_service.update_by_id(
-        db.session(), security.hasher(), security.current_user(), user_id, data.user.changes()
+        db.session(),
+        security.hasher(),
+        security.current_user(),
+        user_id,
+        data.user.changes(),
+        origin=security.origin(),
     )
     return account_response(user)
+
+
+@bp.post(f"/users/{USER_ID}/revoke-sessions")
+@tag(["accounts"])
+@errors(
+    ErrorDoc.of(UserForbidden, "the caller is not an admin"),
+    ErrorDoc.of(UserNotFound, "no account has this id"),
+)
+@answers(Answer(204, "Every credential of the account was revoked; no content."))
+@security.require_user
+async def revoke_sessions(user_id: int) -> tuple[str, int]:
+    """Sign an account out everywhere (admins only).
+
+    Every token, refresh token and browser session of the account stops working at once (204),
+    as its own "sign out everywhere" would do; it signs in again with its password. Recorded in
+    the audit log with the admin as the actor.
+    """
+    await user_service.revoke_sessions(
+        db.session(), security.current_user(), user_id, origin=security.origin()
+    )
+    return "", 204

@@ -55,7 +55,9 @@ async def list_webhooks() -> JSON:
 @tag(["webhooks"])
 @security.require_user
 async def delete_webhook(webhook_id: int) -> tuple[str, int]:
-    await webhook_service.delete(db.session(), security.current_user(), webhook_id)
+    await webhook_service.delete(
+        db.session(), security.current_user(), webhook_id, origin=security.origin()
+    )
     return "", 204
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from service.schemas.audit import AuditListResponse
 from service.schemas.base import Schema
 from service.schemas.conduit import (
     ArticleChangesBody,
@@ -29,6 +30,8 @@ from service.schemas.users import (
     AccountResponse,
     LoginBody,
     NewUserBody,
+    RefreshTokenBody,
+    SignedInResponse,
     UserChangesBody,
     UserResponse,
 )
@@ -39,6 +42,9 @@ EXAMPLE_JWT = (  # an illustration, signed by no key
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiIsImlhdCI6MTc5NjEzNjAwMCwiZXhwIjox"
     "Nzk2NzQwODAwfQ.8f1Gq2mV7x0Y2d3H7XkPq9cUe4T1mFhQW3rZ5sN6bJo"
 )
+# Illustrations, handed out by no server.
+EXAMPLE_REFRESH_TOKEN = "mT1p0vQ0b2mJd3oGQ8yYt0v3w1rV7Rk2Xn9aP4sL6cE"  # noqa: S105
+EXAMPLE_NEXT_REFRESH_TOKEN = "Zs8kR2wq3Jf0Lh6YtB1nC5vX9mA4pD7eG2uI0oK3rTy"  # noqa: S105
 CREATED = "2026-11-25T09:00:00.000Z"
 UPDATED = "2026-11-25T09:30:12.345Z"
 
@@ -126,6 +132,12 @@ REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
         "tags": _one("Tags replaced", {"article": {"tagList": ["dragons"]}}),
     },
     NewCommentBody: {"comment": _one("A comment", {"comment": {"body": "Thank you so much!"}})},
+    RefreshTokenBody: {
+        "refresh": _one(
+            "The refresh token from the login (or the last refresh)",
+            {"refreshToken": EXAMPLE_REFRESH_TOKEN},
+        )
+    },
     LoginForm: {
         "form": _one(
             "The login form as a browser posts it",
@@ -160,7 +172,49 @@ RESPONSES: dict[type[Schema], dict[str, Example]] = {
             },
         )
     },
+    SignedInResponse: {
+        "user": _one(
+            "The user with a token and a refresh token",
+            {
+                "user": {
+                    "email": "jake@example.com",
+                    "token": EXAMPLE_JWT,
+                    "username": "jake",
+                    "bio": "I work at statefarm",
+                    "image": None,
+                    "refreshToken": EXAMPLE_NEXT_REFRESH_TOKEN,
+                }
+            },
+        )
+    },
     AccountResponse: {"user": _one("An account", {"user": ACCOUNT})},
+    AuditListResponse: {
+        "events": _one(
+            "A page of the audit log, newest first, with more to come",
+            {
+                "events": [
+                    {
+                        "type": "role.changed",
+                        "actor": 1,
+                        "target": 42,
+                        "address": "203.0.113.7",
+                        "requestId": "31538276d6934803a8d671cbf13f327b",
+                        "at": "2026-11-25T09:30:12.345Z",
+                    },
+                    {
+                        "type": "login.failed",
+                        "actor": None,
+                        "target": 42,
+                        "address": "198.51.100.23",
+                        "requestId": "50a7701f3a7e4fdf9e754e425616e6b2",
+                        "at": "2026-11-25T09:12:03.004Z",
+                    },
+                ],
+                "nextCursor": "MTc5NTU5NzkyMzAwNDAwMC4xNw",
+            },
+        ),
+        "last": _one("The last page", {"events": [], "nextCursor": None}),
+    },
     AccountListResponse: {
         "users": _one("A page of accounts", {"users": [ACCOUNT], "usersCount": 1})
     },
@@ -196,4 +250,9 @@ PARAMETERS: dict[str, Any] = {
     "favorited": "jake",
     "q": "ja",
     "next": "/account",
+    "actor": 1,
+    "type": "login.failed",
+    "since": "2026-11-25T00:00:00Z",
+    "until": "2026-11-26T00:00:00Z",
+    "cursor": "MTc5NTU5NzkyMzAwNDAwMC4xNw",
 }

@@ -159,6 +159,26 @@ class UserResponse(Schema):
     user: UserOut
 
 
+class SignedInUserOut(UserOut):
+    """The user as login, registration and refresh answer it: with a refresh token too."""
+
+    refresh_token: str = Field(
+        description="Spend it at POST /api/users/refresh for a new token and refresh token; "
+        "it works once, and a second use revokes every token of this sign-in."
+    )
+
+
+class SignedInResponse(Schema):
+    user: SignedInUserOut
+
+
+REFRESH_TOKEN_MAX = 256
+
+
+class RefreshTokenBody(Schema):
+    refresh_token: str = Field(min_length=1, max_length=REFRESH_TOKEN_MAX)
+
+
 class AccountOut(Schema):
     """A user as the accounts API shows it: no token, no hash."""
 
@@ -199,6 +219,12 @@ def user_response(user: User, token: str) -> JSON:
             "image": user.image,
         }
     }
+
+
+def signed_in_response(user: User, token: str, refresh_token: str) -> JSON:
+    body = user_response(user, token)
+    body["user"]["refreshToken"] = refresh_token
+    return body
 
 
 def _account(user: User) -> JSON:

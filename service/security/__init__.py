@@ -2,9 +2,10 @@
 
 A request authenticates with `Authorization: Token <jwt>` (or `Bearer <jwt>`) or, from a
 browser signed in on /login, with the signed session cookie. One module per concern:
-`tokens` (API tokens), `sessions` (the browser session), `csrf`, `limits` (logins and
-registrations under their rate limits), `guards` (who is calling, and the route decorators);
-`state` holds the app's objects. Routes use the names re-exported here.
+`tokens` (API tokens), `refresh` (refresh tokens: pairs, rotation, logout), `sessions` (the
+browser session), `csrf`, `limits` (logins and registrations under their rate limits),
+`guards` (who is calling, and the route decorators), `origin` (the request's address and id,
+for the audit log); `state` holds the app's objects. Routes use the names re-exported here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from service.security.guards import (
     require_user,
 )
 from service.security.limits import authenticate, hash_owner, register
+from service.security.origin import origin
+from service.security.refresh import issue_tokens, logout, refresh
 from service.security.sessions import (
     SESSION_COOKIE,
     session_user,
@@ -56,7 +59,11 @@ __all__ = [
     "hasher",
     "init_app",
     "issue_token",
+    "issue_tokens",
+    "logout",
     "optional_user",
+    "origin",
+    "refresh",
     "register",
     "renew_token",
     "require_admin",
@@ -80,6 +87,8 @@ def init_app(app: Quart, settings: Settings) -> Security:
             settings.secret_key.get_secret_value(),
             settings.jwt_ttl_seconds,
             max_age_seconds=settings.token_max_age_seconds,
+            access_ttl_seconds=settings.access_token_ttl_seconds,
+            legacy=settings.legacy_tokens,
         ),
         limiter=LoginLimiter(
             counters,
@@ -95,6 +104,9 @@ def init_app(app: Quart, settings: Settings) -> Security:
             window=settings.register_rate_limit_window_seconds,
         ),
         session_max_age_seconds=settings.session_max_age_seconds,
+        refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+        token_max_age_seconds=settings.token_max_age_seconds,
+        legacy_tokens=settings.legacy_tokens,
     )
     # Each client address gets its share of the hashing threads, no more.
     security.hasher.owner = hash_owner

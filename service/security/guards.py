@@ -20,7 +20,8 @@ from service.errors import TokenInvalid, TokenMissing, UserForbidden
 from service.models import User
 from service.security.csrf import CSRF_HEADER, check_csrf
 from service.security.sessions import session_user
-from service.security.tokens import bearer_token, token_user_id
+from service.security.tokens import bearer_token, token_claims
+from service.services import refresh_tokens
 from service.services import users as user_service
 
 P = ParamSpec("P")
@@ -48,13 +49,23 @@ async def credentials_user() -> User | None:
         if user is not None and request.method in UNSAFE_METHODS:
             check_csrf(request.headers.get(CSRF_HEADER))
         return user
-    user_id, version, auth_time = token_user_id(token)
-    user = await user_service.get_by_id(db.session(), user_id)
-    # Deleted since, or its credentials changed since (password, "sign out everywhere"):
-    # checked against the row on every request, whatever the token cache remembers.
-    if user is None or user.credentials_version != version:
+    claims = token_claims(token)
+    # A token of a refresh-token family: the user, only while the family stands (one
+    # statement either way).
+    user = (
+        await user_service.get_by_id(db.session(), claims.user_id)
+        if claims.family is None
+        else await refresh_tokens.user_of_family(db.session(), claims.user_id, claims.family)
+    )
+    # Deleted since, its family revoked, or its credentials changed since (password, "sign
+    # out everywhere"): checked against the rows on every request, whatever the token cache
+    # remembers.
+    if user is None or user.credentials_version != claims.version:
         raise TokenInvalid()
-    g.auth_time = auth_time
+    g.auth_time = claims.auth_time
+    g.token_family = claims.family
+    g.token_access = claims.access
+    g.token_version = claims.version
     return user
 
 

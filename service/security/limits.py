@@ -10,6 +10,7 @@ from quart import has_request_context, request
 from service import db
 from service.errors import BadCredentials, HashingBusy, LoginRateLimited, RegistrationRateLimited
 from service.models import User
+from service.security.origin import origin
 from service.security.state import hasher, state
 from service.services import users as user_service
 
@@ -29,16 +30,27 @@ async def authenticate(email: str, password: str) -> User:
         raise LoginRateLimited(wait)
     try:
         user = await user_service.authenticate(
-            db.session(), hasher(), email=email, password=password
+            db.session(), hasher(), email=email, password=password, origin=origin()
         )
     except BadCredentials:
         log.warning("login failed", extra={"fields": fields})
+        await _record_failed_login(email)
         raise
     except HashingBusy:  # became busy while the limits were counted
         await limiter.withdrawn(email, address)
         raise
     await limiter.succeeded(email, address)
     return user
+
+
+async def _record_failed_login(email: str) -> None:
+    """In a short transaction of its own: the failed login's request answers 401 and rolls
+    its own back. That one has nothing open (the read ended before the hash), so on SQLite
+    the write lock is free."""
+    await db.session().rollback()
+    async with db.database().sessionmaker() as session:
+        await user_service.record_failed_login(session, email, origin())
+        await session.commit()
 
 
 async def register(username: str, email: str, password: str) -> User:
@@ -56,7 +68,12 @@ async def register(username: str, email: str, password: str) -> User:
         raise RegistrationRateLimited(wait)
     try:
         return await user_service.register(
-            db.session(), hasher(), username=username, email=email, password=password
+            db.session(),
+            hasher(),
+            username=username,
+            email=email,
+            password=password,
+            origin=origin(),
         )
     except HashingBusy:
         await limiter.withdrawn(address)

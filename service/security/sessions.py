@@ -15,6 +15,7 @@ from quart import g, session
 
 from service import db
 from service.models import User
+from service.security.origin import origin
 from service.security.state import state
 from service.services import browser_sessions
 from service.services import users as user_service
@@ -25,7 +26,10 @@ SESSION_COOKIE = "conduit_session"
 async def sign_in(user: User) -> None:
     """A fresh session for `user`: old contents and CSRF token are dropped (no fixation), and
     the session this browser had before ends on the server."""
-    await sign_out()
+    previous = session.get("sid")
+    if isinstance(previous, str):
+        await browser_sessions.end(db.session(), previous)
+    session.clear()
     secret = await browser_sessions.start(db.session(), user, state().session_max_age_seconds)
     session["sid"] = secret
     session["csrf"] = secrets.token_urlsafe(32)
@@ -33,15 +37,17 @@ async def sign_in(user: User) -> None:
 
 
 async def sign_out() -> None:
+    """End this browser's session on the server (recorded in the audit log)."""
     secret = session.get("sid")
     if isinstance(secret, str):
-        await browser_sessions.end(db.session(), secret)
+        await browser_sessions.sign_out(db.session(), secret, origin())
     session.clear()
 
 
 async def sign_out_everywhere(user: User) -> None:
-    """End every token and browser session of `user`, this browser's included."""
-    await user_service.revoke_credentials(db.session(), user)
+    """End every token, refresh-token family and browser session of `user`, this browser's
+    included."""
+    await user_service.revoke_credentials(db.session(), user, actor=user, origin=origin())
     session.clear()
 
 

@@ -17,6 +17,11 @@ class Security:
     limiter: LoginLimiter
     registrations: RegistrationLimiter
     session_max_age_seconds: int
+    refresh_token_ttl_seconds: int
+    token_max_age_seconds: int
+    # Conduit tokens (JWT_TTL_SECONDS) from login, registration and renewal; off, every token
+    # handed out is a short access token, and Conduit tokens are refused.
+    legacy_tokens: bool
 
 
 def state() -> Security:

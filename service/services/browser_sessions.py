@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.daos.browser_sessions import browser_session_dao
 from service.models import BrowserSession, User
 from service.models.base import utcnow
+from service.services import audit
+from service.services.audit import EventType, Origin
 
 
 def _row_id(secret: str) -> str:
@@ -44,7 +46,17 @@ async def user_for(session: AsyncSession, secret: str) -> tuple[User, datetime] 
 
 
 async def end(session: AsyncSession, secret: str) -> None:
+    """End a session being replaced (a new sign-in in the same browser): not recorded."""
     await browser_session_dao.delete(session, _row_id(secret))
+
+
+async def sign_out(session: AsyncSession, secret: str, origin: Origin) -> None:
+    """End a session on its user's request, recorded in the audit log (if it still stood)."""
+    user_id = await browser_session_dao.delete(session, _row_id(secret))
+    if user_id is not None:
+        await audit.record(
+            session, EventType.SESSION_REVOKED, origin, actor=user_id, target=user_id
+        )
 
 
 async def prune(session: AsyncSession) -> int:

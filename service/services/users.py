@@ -20,7 +20,9 @@ from service.errors import (
     UserNotFound,
 )
 from service.models import USERNAME_KEY_MAX, Role, User
+from service.services import audit, refresh_tokens
 from service.services import mail as mail_service
+from service.services.audit import COMMAND_LINE, EventType, Origin
 
 REQUIRED_ON_UPDATE = ("username", "email", "password")
 
@@ -53,8 +55,10 @@ async def register(
     email: str,
     password: str,
     role: Role = Role.USER,
+    origin: Origin,
 ) -> User:
     """Create an account; UsernameTaken or EmailTaken (409) when either is in use, in any case.
+    Recorded in the audit log (the new account is actor and target).
 
     Both are looked up before the password is hashed, so a refused registration costs one
     query, not an argon2 hash; between concurrent registrations of one name the unique
@@ -77,14 +81,16 @@ async def register(
         role=role.value,
     )
     await user_dao.add(session, user)
+    await audit.record(session, EventType.USER_REGISTERED, origin, actor=user.id, target=user.id)
     await mail_service.enqueue_welcome(session, user.id)  # sent only if this commits
     return user
 
 
 async def authenticate(
-    session: AsyncSession, hasher: PasswordHasher, *, email: str, password: str
+    session: AsyncSession, hasher: PasswordHasher, *, email: str, password: str, origin: Origin
 ) -> User:
-    """The account for these credentials; BadCredentials for unknown email or wrong password."""
+    """The account for these credentials, the login recorded in the audit log; BadCredentials
+    for unknown email or wrong password (record that with `record_failed_login`)."""
     hasher.check_capacity()  # shed a login burst before its query, not after
     user = await user_dao.get_by_email(session, normalize_email(email))
     # End the read before the hash: seconds under a login burst, during which no connection
@@ -96,7 +102,22 @@ async def authenticate(
         raise BadCredentials()
     if hasher.needs_rehash(user.password_hash):  # argon2 parameters were raised since
         await user_dao.update(session, user, {"password_hash": await hasher.hash(password)})
+    await audit.record(session, EventType.LOGIN_SUCCEEDED, origin, actor=user.id, target=user.id)
     return user
+
+
+async def record_failed_login(session: AsyncSession, email: str, origin: Origin) -> None:
+    """Record a failed login; its target is the account the email names, if any (the email
+    itself is not kept). For a session of its own, committed by the caller: the request of a
+    failed login answers 401, and its own transaction rolls back."""
+    user = await user_dao.get_by_email(session, normalize_email(email))
+    await audit.record(
+        session,
+        EventType.LOGIN_FAILED,
+        origin,
+        actor=None,
+        target=user.id if user is not None else None,
+    )
 
 
 async def promote_to_admin(
@@ -119,7 +140,9 @@ async def promote_to_admin(
         raise Invalid("user", "name the account by email or username")
     if user.role == Role.ADMIN.value:
         return user, False
-    return await user_dao.update(session, user, {"role": Role.ADMIN.value}), True
+    promoted = await user_dao.update(session, user, {"role": Role.ADMIN.value})
+    await audit.record(session, EventType.ROLE_CHANGED, COMMAND_LINE, actor=None, target=user.id)
+    return promoted, True
 
 
 async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
@@ -141,8 +164,12 @@ async def update(
     actor: User,
     target: User,
     changes: dict[str, Any],
+    *,
+    origin: Origin,
 ) -> User:
-    """Apply a partial update; only admins change roles or other users' accounts."""
+    """Apply a partial update; only admins change roles or other users' accounts. A new
+    password or role is recorded in the audit log; a new password ends every credential the
+    account had (`revoke_credentials`)."""
     _check_self_or_admin(actor, target.id)
     for name in REQUIRED_ON_UPDATE:
         if name in changes and changes[name] is None:
@@ -164,17 +191,49 @@ async def update(
     for name in ("bio", "image"):
         if name in changes:
             values[name] = changes[name]
+    role_changed = "role" in values and values["role"] != target.role
     updated = await user_dao.update(session, target, values)
+    if role_changed:
+        await audit.record(
+            session, EventType.ROLE_CHANGED, origin, actor=actor.id, target=target.id
+        )
     if "password" in changes:  # whoever knew the old one keeps nothing it opened
-        await revoke_credentials(session, updated)
+        await audit.record(
+            session, EventType.PASSWORD_CHANGED, origin, actor=actor.id, target=target.id
+        )
+        await revoke_credentials(session, updated, actor=actor, origin=origin)
     return updated
 
 
-async def revoke_credentials(session: AsyncSession, user: User) -> None:
-    """End every token and browser session `user` has: after a password change (or reset),
-    and for "sign out everywhere". Tokens issued afterwards carry the new version."""
+async def revoke_credentials(
+    session: AsyncSession, user: User, *, actor: User | None, origin: Origin
+) -> None:
+    """End every token, refresh-token family and browser session `user` has: after a password
+    change (or reset), for "sign out everywhere" and an admin's revoke-all; recorded in the
+    audit log. Tokens issued afterwards carry the new version."""
     await user_dao.raise_credentials_version(session, user)
     await browser_session_dao.delete_for_user(session, user.id)
+    await refresh_tokens.revoke_all(session, user.id)
+    await audit.record(
+        session,
+        EventType.CREDENTIALS_REVOKED,
+        origin,
+        actor=actor.id if actor is not None else None,
+        target=user.id,
+    )
+
+
+async def revoke_sessions(
+    session: AsyncSession, actor: User, user_id: int, *, origin: Origin
+) -> None:
+    """An admin ends every token, refresh-token family and browser session of an account
+    (theirs included): UserForbidden for anyone else, UserNotFound for an unknown id."""
+    if not actor.is_admin:
+        raise UserForbidden()
+    target = await user_dao.get_by_id(session, user_id)
+    if target is None:
+        raise UserNotFound()
+    await revoke_credentials(session, target, actor=actor, origin=origin)
 
 
 async def update_by_id(
@@ -183,9 +242,11 @@ async def update_by_id(
     actor: User,
     user_id: int,
     changes: dict[str, Any],
+    *,
+    origin: Origin,
 ) -> User:
     target = await get_visible(session, actor, user_id)
-    return await update(session, hasher, actor, target, changes)
+    return await update(session, hasher, actor, target, changes, origin=origin)
 
 
 async def list_users(

@@ -25,7 +25,8 @@ from service.daos.webhooks import webhook_dao
 from service.errors import Invalid, NotFound, UserForbidden
 from service.models import User, Webhook, WebhookDelivery, WebhookMessage
 from service.models.base import utcnow
-from service.services import jobs
+from service.services import audit, jobs
+from service.services.audit import EventType, Origin
 
 DELIVER_JOB = "webhooks.deliver"
 EVENTS = ("article.published", "article.updated", "comment.created", "profile.followed")
@@ -96,8 +97,13 @@ async def _get(session: AsyncSession, actor: User, webhook_id: int) -> Webhook:
     return webhook
 
 
-async def delete(session: AsyncSession, actor: User, webhook_id: int) -> None:
-    await webhook_dao.delete(session, await _get(session, actor, webhook_id))
+async def delete(session: AsyncSession, actor: User, webhook_id: int, *, origin: Origin) -> None:
+    """Delete an endpoint (admins only, whoever registered it), recorded in the audit log with
+    its owner as the target."""
+    webhook = await _get(session, actor, webhook_id)
+    owner_id = webhook.owner_id
+    await webhook_dao.delete(session, webhook)
+    await audit.record(session, EventType.WEBHOOK_DELETED, origin, actor=actor.id, target=owner_id)
 
 
 async def deliveries(
