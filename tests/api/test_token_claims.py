@@ -44,6 +44,14 @@ async def test_odd_claims_in_a_correctly_signed_token_are_401(client, settings, 
         {"sub": "1e3"},
         {"sub": "99999999999999999999"},
         {"iss": ["conduit-service"]},
+        # A refresh-token family: of a kind we never write, or one that does not exist.
+        {"fam": "1"},
+        {"fam": 0},
+        {"fam": True},
+        {"fam": 10**12},
+        {"fam": 12345},
+        {"typ": "refresh"},
+        {"typ": ["access"]},
     ]
     for claims in odd:
         token = _signed(secret, **{"sub": sub, **claims})
