@@ -54,7 +54,9 @@ tags), with the service's operations endpoints and its sign-in pages.
 `2026-11-25T09:30:12.345Z`.
 
 **Credentials.** Send `Authorization: Token <jwt>` (or `Bearer <jwt>`); the token comes back as
-`user.token` from registration and login. Each operation says whether it needs the token
+`user.token` from registration and login, beside `user.refreshToken`, which
+`POST /api/users/refresh` trades for a new token and refresh token (once: a second use revokes
+that sign-in). Each operation says whether it needs the token
 or takes it optionally (it then only sets `following` and `favorited`); a token that is sent
 must be valid either way. A browser signed in on `/login` may instead use its session
 cookie, and then sends its CSRF token in `X-CSRF-Token` with every request that changes
