@@ -94,6 +94,31 @@ def test_token_round_trip_and_rejections():
         )
 
 
+def test_access_tokens_are_short_and_name_their_family():
+    codec = TokenCodec(SECRET, ttl_seconds=3600, access_ttl_seconds=120, max_age_seconds=7200)
+    issued = datetime.now(UTC).replace(microsecond=0)
+    access = codec.issue(7, now=issued, family=3, access=True)
+    claims = codec.read(access, now=issued)
+    assert (claims.family, claims.access) == (3, True)
+    assert claims.expires_at == issued + timedelta(seconds=120)
+    with pytest.raises(InvalidToken):
+        codec.read(access, now=issued + timedelta(seconds=121))
+    conduit = codec.read(codec.issue(7, now=issued), now=issued)
+    assert (conduit.family, conduit.access) == (None, False)
+    assert conduit.expires_at == issued + timedelta(seconds=3600)
+
+
+def test_without_legacy_tokens_only_access_tokens_are_read():
+    legacy = TokenCodec(SECRET, ttl_seconds=3600, access_ttl_seconds=120)
+    strict = TokenCodec(SECRET, ttl_seconds=3600, access_ttl_seconds=120, legacy=False)
+    conduit, access = legacy.issue(7), legacy.issue(7, access=True)
+    assert strict.read(access).user_id == 7
+    for _ in range(2):  # refused whether remembered or not
+        with pytest.raises(InvalidToken):
+            strict.read(conduit)
+    assert legacy.read(conduit).user_id == 7
+
+
 def test_remembered_tokens_still_expire_and_stay_bounded():
     codec = TokenCodec(SECRET, ttl_seconds=60, remembered=2)
     issued = datetime.now(UTC)
