@@ -15,7 +15,7 @@ async def welcome(ctx: JobContext, user_id: int) -> None:
 
 
 @job(password_reset_service.SEND_JOB)
-async def password_reset(ctx: JobContext, user_id: int | None, nonce: str, expires_at: int) -> None:
+async def password_reset(ctx: JobContext, user_id: int | None, nonce: str, expires_at: str) -> None:
     async with ctx.session() as session:
         await password_reset_service.send_link(
             session,

@@ -69,7 +69,10 @@ class ResetLinks:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ResetLinks:
-        return cls(settings.secret_key.get_secret_value().encode(), settings.public_base_url)
+        base = settings.public_base_url
+        return cls(
+            settings.secret_key.get_secret_value().encode(), base.rstrip("/") if base else None
+        )
 
     def token(self, nonce: str) -> str:
         digest = hmac.new(self.key, TOKEN_LABEL + nonce.encode(), hashlib.sha256).digest()
@@ -94,7 +97,9 @@ async def request(
         SEND_JOB,
         user_id=user_id,  # None: no account uses this email, and the job sends nothing
         nonce=secrets.token_urlsafe(32),
-        expires_at=int(expires_at.timestamp()),
+        # To the microsecond: it also orders one account's requests (a newer link replaces
+        # the older ones), and two requests may fall within one second.
+        expires_at=expires_at.astimezone(UTC).isoformat(),
     )
 
 
@@ -116,14 +121,14 @@ async def send_link(
     *,
     user_id: int | None,
     nonce: str,
-    expires_at: int,
+    expires_at: str,
     now: datetime | None = None,
 ) -> bool:
     """The send job: True when the email went out now. Nothing is sent for no account, for a
     request that expired before the job ran, for an account deleted since, or twice.
     ResetLinksUnavailable without PUBLIC_BASE_URL; MailError when the server refused."""
     moment = now or utcnow()
-    expiry = datetime.fromtimestamp(expires_at, UTC)
+    expiry = datetime.fromisoformat(expires_at)
     if user_id is None or expiry <= moment:
         return False
     token = links.token(nonce)
