@@ -150,7 +150,7 @@ async def send_link(
         formataddr((user.username, user.email)),
         username=user.username,
         link=link,
-        minutes=max(1, int((expiry - moment).total_seconds() // 60)),
+        minutes=max(1, round((expiry - moment).total_seconds() / 60)),
     )
 
 

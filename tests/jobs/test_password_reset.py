@@ -85,7 +85,7 @@ async def test_reset_by_email_and_api_end_to_end(jobs_app):
         link, token = _link(message)
         assert link == f"{BASE}/password-reset/confirm?token={token}"  # never the Host header
         assert len(token) == 43  # 256 bits, base64url
-        assert "for the next 59 minutes" in message.get_body(("plain",)).get_content()
+        assert "for the next 60 minutes" in message.get_body(("plain",)).get_content()
         # Only the token's hash is stored, with its expiry; nowhere else is the token.
         (row,) = await reset_rows(app)
         assert row.id == hashlib.sha256(token.encode()).hexdigest()

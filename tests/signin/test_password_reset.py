@@ -279,6 +279,18 @@ async def test_reset_on_the_page_signs_out_everywhere(app, users):
     assert "expired or was already used" in await spent.get_data(as_text=True)
 
 
+async def test_the_link_token_stays_out_of_the_access_log(app_with, capsys):
+    app = await app_with()
+    jake = await UserFactory(app).make()
+    token = await issue_token(app, jake.id)
+    capsys.readouterr()
+    response = await app.test_client().get(f"/password-reset/confirm?token={token}")
+    assert response.status_code == 200
+    logged = capsys.readouterr().err
+    assert "GET /password-reset/confirm 200" in logged
+    assert token not in logged
+
+
 # Tokens: hashed, single use, expiring; a reset ends every credential.
 
 
