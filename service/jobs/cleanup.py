@@ -2,7 +2,7 @@
 
 Each table joins here as one function: a `@periodic` job calling the owning service's
 delete-expired function (webhook delivery logs, expired idempotency keys, expired browser
-sessions; refresh and reset tokens alike).
+sessions, spent password-reset tokens; refresh tokens alike).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from service.jobs import JobContext, periodic
 from service.models.base import utcnow
 from service.services import browser_sessions
 from service.services import idempotency as idempotency_service
+from service.services import password_resets as password_reset_service
 from service.services import webhooks as webhook_service
 
 # Rows deleted per transaction: short transactions, whatever the backlog.
@@ -41,4 +42,11 @@ async def idempotency_keys(ctx: JobContext, timestamp: int) -> None:
 async def expired_browser_sessions(ctx: JobContext, timestamp: int) -> None:
     async with ctx.session() as session:
         await browser_sessions.prune(session)
+        await session.commit()
+
+
+@periodic("cleanup.password_resets")
+async def password_resets(ctx: JobContext, timestamp: int) -> None:
+    async with ctx.session() as session:
+        await password_reset_service.delete_spent(session)
         await session.commit()

@@ -5,6 +5,7 @@ from service.models.base import MAX_ID, Base
 from service.models.idempotency import IdempotencyKey
 from service.models.jobs import OutboxJob
 from service.models.mail import SentEmail
+from service.models.password_reset import PasswordReset
 from service.models.slug_history import ArticleSlug
 from service.models.social import Counter, Favorite, Follow
 from service.models.user import USERNAME_KEY_MAX, BrowserSession, Role, User
@@ -29,6 +30,7 @@ __all__ = [
     "Follow",
     "IdempotencyKey",
     "OutboxJob",
+    "PasswordReset",
     "ProfileView",
     "Role",
     "SentEmail",

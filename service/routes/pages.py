@@ -1,4 +1,5 @@
-"""The browser sign-in: the login page, the signed-in page, sign-out (HTML, Quart templates)."""
+"""The browser sign-in: the login page, the signed-in page, sign-out, password reset (HTML,
+Quart templates)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,25 @@ from urllib.parse import urlsplit
 from quart import Blueprint, Response, redirect, render_template, request
 from quart_schema import DataSource, document_querystring, document_request, tag
 
-from service import security
-from service.errors import BadCredentials, CsrfFailed, HashingBusy, LoginRateLimited
+from service import db, security
+from service.errors import (
+    BadCredentials,
+    CsrfFailed,
+    HashingBusy,
+    LoginRateLimited,
+    PasswordResetRateLimited,
+    ResetTokenInvalid,
+)
 from service.routes.apidoc import HTML, Answer, ErrorDoc, answers, errors
 from service.schemas.pages import LoginForm, LoginPageQuery, LogoutForm
+from service.schemas.password_resets import (
+    TOKEN_MAX,
+    ResetConfirmForm,
+    ResetPageQuery,
+    ResetRequestForm,
+)
+from service.schemas.users import PASSWORD_MAX, PASSWORD_MIN
+from service.services import password_resets as password_reset_service
 
 bp = Blueprint("pages", __name__)
 
@@ -43,7 +59,8 @@ def redirect_to(description: str, *headers: str) -> Answer:
 
 @bp.after_request
 async def _page_headers(response: Response) -> Response:
-    response.headers.update(PAGE_HEADERS)
+    for name, value in PAGE_HEADERS.items():
+        response.headers.setdefault(name, value)  # a page may set its own (Referrer-Policy)
     return response
 
 
@@ -174,3 +191,157 @@ async def logout_everywhere() -> Response:
     if user is not None:
         await security.sign_out_everywhere(user)
     return redirect("/login", 303)  # type: ignore[return-value]
+
+
+# Password reset: ask for a link by email, then choose a new password from the link.
+
+SESSION_EXPIRED = "Your session expired. Please try again."
+
+
+async def _reset_request_page(
+    *, status: int = 200, error: str | None = None, email: str = "", minutes: int | None = None
+) -> Response:
+    html = await render_template(
+        "reset_request.html",
+        csrf_token=security.csrf_token(),
+        error=error,
+        email=email,
+        sent=minutes is not None,
+        minutes=minutes,
+    )
+    return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+
+async def _reset_confirm_page(
+    *,
+    status: int = 200,
+    token: str = "",
+    error: str | None = None,
+    expired: bool = False,
+    done: bool = False,
+) -> Response:
+    html = await render_template(
+        "reset_confirm.html",
+        csrf_token=security.csrf_token(),
+        token=token,
+        error=error,
+        expired=expired,
+        done=done,
+    )
+    response = Response(html, status=status, content_type="text/html; charset=utf-8")
+    # The link's URL holds the token: no Referer carries it on, not even to our own stylesheet.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("/password-reset")
+@tag(["pages"])
+@answers(page(200, "The form asking for the account's email (HTML), with a CSRF token."))
+async def password_reset_page() -> Response:
+    """The "forgot password" page.
+
+    Asks for the account's email, to send it a reset link. Linked from the sign-in page.
+    """
+    return await _reset_request_page()
+
+
+@bp.post("/password-reset")
+@tag(["pages"])
+@document_request(ResetRequestForm, source=DataSource.FORM)
+@answers(
+    page(200, "Accepted: the same page whether or not an account uses the email."),
+    page(403, "The form again: the CSRF token was missing or stale (the session expired)."),
+    page(422, "The form again: no email was entered."),
+    page(429, "The form again: too many requests from this address or for this email."),
+)
+async def password_reset_submit() -> Response:
+    """Ask for a reset link from the form.
+
+    As `POST /api/users/password-reset` (same limits, same work): the answer is the same
+    whether or not an account uses the email.
+    """
+    form = await request.form
+    email = form.get("email", "").strip()[:320]
+    try:
+        security.check_csrf(form.get(security.CSRF_FIELD))
+    except CsrfFailed:
+        return await _reset_request_page(status=403, error=SESSION_EXPIRED, email=email)
+    if not email:
+        return await _reset_request_page(
+            status=422, error="Enter the email address of your account."
+        )
+    try:
+        ttl = await security.request_password_reset(email)
+    except PasswordResetRateLimited as exc:
+        response = await _reset_request_page(
+            status=exc.status,
+            error=f"Too many requests. Try again in {exc.retry_after} seconds.",
+            email=email,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    return await _reset_request_page(email=email, minutes=max(1, ttl // 60))
+
+
+@bp.get(password_reset_service.CONFIRM_PAGE)
+@tag(["pages"])
+@document_querystring(ResetPageQuery)
+@answers(
+    page(200, "The new password form (HTML), the token in a hidden field, with a CSRF token."),
+    page(422, "The link is unknown, was used already, or has expired: a link to ask again."),
+)
+async def password_reset_confirm_page() -> Response:
+    """The page an emailed reset link opens.
+
+    Shows the new password form while the link's token works. Sent with `Referrer-Policy:
+    no-referrer`, as its URL holds the token.
+    """
+    token = request.args.get("token", "")
+    live = 0 < len(token) <= TOKEN_MAX and await password_reset_service.is_live(db.session(), token)
+    if not live:
+        return await _reset_confirm_page(status=422, expired=True)
+    return await _reset_confirm_page(token=token)
+
+
+@bp.post(password_reset_service.CONFIRM_PAGE)
+@tag(["pages"])
+@document_request(ResetConfirmForm, source=DataSource.FORM)
+@answers(
+    page(200, "Done: the password is set; every session and token of the account ended."),
+    page(403, "The form again: the CSRF token was missing or stale (the session expired)."),
+    page(422, "The form again for a password too short or too long; or the link has expired."),
+    page(503, "The form again: the server is busy hashing passwords; wait `Retry-After`."),
+)
+async def password_reset_confirm_submit() -> Response:
+    """Set a new password from the reset page.
+
+    As `POST /api/users/password-reset/confirm`: the token works once; the account is signed
+    out everywhere, this browser included if it was signed in to it.
+    """
+    form = await request.form
+    token, password = form.get("token", ""), form.get("password", "")
+    try:
+        security.check_csrf(form.get(security.CSRF_FIELD))
+    except CsrfFailed:
+        return await _reset_confirm_page(status=403, token=token[:TOKEN_MAX], error=SESSION_EXPIRED)
+    if not 0 < len(token) <= TOKEN_MAX:
+        return await _reset_confirm_page(status=422, expired=True)
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        return await _reset_confirm_page(
+            status=422,
+            token=token,
+            error=f"Choose a password of {PASSWORD_MIN} to {PASSWORD_MAX} characters.",
+        )
+    try:
+        await security.reset_password(token, password)
+    except ResetTokenInvalid:
+        return await _reset_confirm_page(status=422, expired=True)
+    except HashingBusy as exc:
+        response = await _reset_confirm_page(
+            status=exc.status,
+            token=token,
+            error=f"The service is busy. Try again in {exc.retry_after} seconds.",
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    return await _reset_confirm_page(done=True)

@@ -23,6 +23,14 @@ from service.schemas.conduit import (
 )
 from service.schemas.ops import Health, Readiness
 from service.schemas.pages import LoginForm, LogoutForm
+from service.schemas.password_resets import (
+    PasswordResetConfirmBody,
+    PasswordResetRequestBody,
+    PasswordResetResponse,
+    ResetConfirmForm,
+    ResetRequestForm,
+    password_reset_response,
+)
 from service.schemas.users import (
     AccountChangesBody,
     AccountListResponse,
@@ -39,6 +47,8 @@ EXAMPLE_JWT = (  # an illustration, signed by no key
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiIsImlhdCI6MTc5NjEzNjAwMCwiZXhwIjox"
     "Nzk2NzQwODAwfQ.8f1Gq2mV7x0Y2d3H7XkPq9cUe4T1mFhQW3rZ5sN6bJo"
 )
+EXAMPLE_CSRF = "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw"
+EXAMPLE_RESET_TOKEN = "Xq7vN2c0Lr9TzW4bKp1sYd6eHf3uGj8aMi5oQw0ZtRk"  # noqa: S105 (an illustration)
 CREATED = "2026-11-25T09:00:00.000Z"
 UPDATED = "2026-11-25T09:30:12.345Z"
 
@@ -142,6 +152,31 @@ REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
             "The sign-out form", {"csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw"}
         )
     },
+    PasswordResetRequestBody: {
+        "email": _one("The account's email", {"user": {"email": "jake@example.com"}})
+    },
+    PasswordResetConfirmBody: {
+        "confirm": _one(
+            "The emailed token and a new password",
+            {"user": {"token": EXAMPLE_RESET_TOKEN, "password": "a longer passphrase"}},
+        )
+    },
+    ResetRequestForm: {
+        "form": _one(
+            "The reset request form as a browser posts it",
+            {"email": "jake@example.com", "csrf_token": EXAMPLE_CSRF},
+        )
+    },
+    ResetConfirmForm: {
+        "form": _one(
+            "The new password form as a browser posts it",
+            {
+                "token": EXAMPLE_RESET_TOKEN,
+                "password": "a longer passphrase",
+                "csrf_token": EXAMPLE_CSRF,
+            },
+        )
+    },
 }
 
 # Response bodies, by model.
@@ -179,6 +214,12 @@ RESPONSES: dict[type[Schema], dict[str, Example]] = {
     CommentResponse: {"comment": _one("A comment", {"comment": COMMENT})},
     CommentListResponse: {"comments": _one("Comments, newest first", {"comments": [COMMENT]})},
     TagListResponse: {"tags": _one("Tags in use, most used first", {"tags": ["dragons", "go"]})},
+    PasswordResetResponse: {
+        "accepted": _one(
+            "The one answer, whether or not an account uses the email",
+            password_reset_response(3600),
+        )
+    },
     Health: {"ok": _one("Alive", {"status": "ok"})},
     Readiness: {"ready": _one("Ready", {"status": "ready"})},
 }
@@ -196,4 +237,5 @@ PARAMETERS: dict[str, Any] = {
     "favorited": "jake",
     "q": "ja",
     "next": "/account",
+    "token": EXAMPLE_RESET_TOKEN,
 }

@@ -19,6 +19,7 @@ from service.ratelimit import (
     Counters,
     LoginLimiter,
     MemoryCounters,
+    PasswordResetLimiter,
     RedisCounters,
     RegistrationLimiter,
 )
@@ -31,7 +32,13 @@ from service.security.guards import (
     require_admin,
     require_user,
 )
-from service.security.limits import authenticate, hash_owner, register
+from service.security.limits import (
+    authenticate,
+    hash_owner,
+    register,
+    request_password_reset,
+    reset_password,
+)
 from service.security.sessions import (
     SESSION_COOKIE,
     session_user,
@@ -59,8 +66,10 @@ __all__ = [
     "optional_user",
     "register",
     "renew_token",
+    "request_password_reset",
     "require_admin",
     "require_user",
+    "reset_password",
     "session_user",
     "sign_in",
     "sign_out",
@@ -95,6 +104,13 @@ def init_app(app: Quart, settings: Settings) -> Security:
             window=settings.register_rate_limit_window_seconds,
         ),
         session_max_age_seconds=settings.session_max_age_seconds,
+        resets=PasswordResetLimiter(
+            counters,
+            per_address=settings.password_reset_rate_limit_per_address,
+            per_account=settings.password_reset_rate_limit_per_account,
+            window=settings.password_reset_rate_limit_window_seconds,
+        ),
+        password_reset_ttl_seconds=settings.password_reset_ttl_seconds,
     )
     # Each client address gets its share of the hashing threads, no more.
     security.hasher.owner = hash_owner

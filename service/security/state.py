@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from quart import current_app
 
 from service.crypto import PasswordHasher, TokenCodec
-from service.ratelimit import LoginLimiter, RegistrationLimiter
+from service.ratelimit import LoginLimiter, PasswordResetLimiter, RegistrationLimiter
 
 
 @dataclass
@@ -17,6 +17,8 @@ class Security:
     limiter: LoginLimiter
     registrations: RegistrationLimiter
     session_max_age_seconds: int
+    resets: PasswordResetLimiter
+    password_reset_ttl_seconds: int
 
 
 def state() -> Security:
