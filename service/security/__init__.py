@@ -31,7 +31,7 @@ from service.security.guards import (
     require_admin,
     require_user,
 )
-from service.security.limits import authenticate, hash_owner, register
+from service.security.limits import authenticate, change_password, hash_owner, register
 from service.security.sessions import (
     SESSION_COOKIE,
     session_user,
@@ -49,6 +49,7 @@ __all__ = [
     "SESSION_COOKIE",
     "Security",
     "authenticate",
+    "change_password",
     "check_csrf",
     "csrf_token",
     "current_user",
