@@ -4,8 +4,10 @@ limit, and a server-side session on success."""
 
 from __future__ import annotations
 
+import asyncio
 import html as markup
 import re
+import threading
 
 import pytest
 
@@ -216,9 +218,6 @@ async def test_signup_shares_the_registration_limit_per_address(app_with):
 
 
 async def test_a_busy_hashing_queue_answers_the_form_with_503(app_with):
-    import asyncio
-    import threading
-
     app = await app_with(hash_threads=1, hash_queue_seconds=0.5)
     hasher = app.extensions["security"].hasher
     hasher._mean_seconds = 1.0
