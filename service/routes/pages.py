@@ -37,7 +37,6 @@ bp = Blueprint("pages", __name__)
 
 DEFAULT_NEXT = "/account"
 GENERIC_FAILURE = "Invalid email or password."
-EXPIRED = "Your session expired. Please sign in again."
 FORM_EXPIRED = "The form expired. Please try again."
 CHECK_FIELDS = "Please correct the fields marked below."
 NOTICES = {
@@ -159,7 +158,9 @@ async def login_submit() -> Response:
     try:
         security.check_csrf(form.get(security.CSRF_FIELD))
     except CsrfFailed:
-        return await _login_form(status=403, error=EXPIRED, next_=next_)
+        return await _login_form(
+            status=403, error="Your session expired. Please sign in again.", next_=next_
+        )
     if not email or not password or len(email) > 320 or len(password) > 256:
         return await _login_form(status=401, error=GENERIC_FAILURE, email=email[:320], next_=next_)
     try:
@@ -167,9 +168,12 @@ async def login_submit() -> Response:
     except BadCredentials:
         return await _login_form(status=401, error=GENERIC_FAILURE, email=email, next_=next_)
     except (LoginRateLimited, HashingBusy) as exc:
-        response = await _login_form(
-            status=exc.status, error=busy_message(exc), email=email, next_=next_
+        error = (
+            f"Too many attempts. Try again in {exc.retry_after} seconds."
+            if isinstance(exc, LoginRateLimited)
+            else f"The service is busy. Try again in {exc.retry_after} seconds."
         )
+        response = await _login_form(status=exc.status, error=error, email=email, next_=next_)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     await security.sign_in(user)
