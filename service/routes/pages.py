@@ -38,6 +38,7 @@ bp = Blueprint("pages", __name__)
 DEFAULT_NEXT = "/account"
 GENERIC_FAILURE = "Invalid email or password."
 FORM_EXPIRED = "The form expired. Please try again."
+SESSION_ENDED = "Your session ended. Please sign in again."
 CHECK_FIELDS = "Please correct the fields marked below."
 NOTICES = {
     "password-changed": "Your password was changed. "
@@ -301,11 +302,15 @@ async def _account_page(
 @answers(
     redirect_to(
         "Changed: every other session and token of the account ends, this browser gets a new "
-        "session, then /account (which says so). Not signed in: to the sign-in page.",
+        "session, then /account (which says so).",
         "Set-Cookie",
     ),
     page(401, "The account page again: the current password is wrong (a failed login)."),
-    page(403, "The account page again: the CSRF token was missing or wrong."),
+    page(
+        403,
+        "The account page again: the CSRF token was missing or wrong. Not signed in (the "
+        "session expired or ended): the sign-in form, coming back to /account after.",
+    ),
     page(
         422,
         "The account page again: a field is blank, too short or too long, or the new "
@@ -322,8 +327,8 @@ async def change_password() -> Response:
     stays signed in with a new session (and CSRF token).
     """
     user = await security.session_user()
-    if user is None:
-        return redirect("/login?next=/account", 303)  # type: ignore[return-value]
+    if user is None:  # expired, ended elsewhere, or never signed in: nothing to change
+        return await _login_form(status=403, error=SESSION_ENDED, next_=DEFAULT_NEXT)
     form = await request.form
     values = {
         name: form.get(name, "")

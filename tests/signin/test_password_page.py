@@ -195,12 +195,26 @@ async def test_the_password_form_needs_its_csrf_token(client, users):
     assert (await client.get("/account")).status_code == 200
 
 
-async def test_signed_out_browsers_are_sent_to_sign_in(client, users):
+async def test_signed_out_browsers_get_the_sign_in_form(app, client, users):
     alice = await users.make()
-    response = await change(client, "whatever", alice.password)
-    assert response.status_code == 303
-    assert response.headers["Location"] == "/login?next=/account"
+    token = await sign_in(client, alice.email, alice.password)
+    ended = app.test_client()
+    ended_token = await sign_in(ended, alice.email, alice.password)
+    assert (await client.post("/logout-all", form={"csrf_token": token})).status_code == 303
+    never = app.test_client()
+    answers = [
+        await change(ended, ended_token, alice.password),  # its session ended elsewhere
+        await change(never, "whatever", alice.password),  # never signed in
+        await never.post("/account/password"),  # not even a form
+    ]
+    for response in answers:
+        html = await response.get_data(as_text=True)
+        assert response.status_code == 403
+        assert "Your session ended. Please sign in again." in html
+        assert 'action="/login"' in html
+        assert 'name="next" value="/account"' in html
     assert (await api_login(client, alice.email, alice.password)).status_code == 200
+    await error_of(await api_login(client, alice.email, NEW), 401)
 
 
 async def test_wrong_current_passwords_count_as_failed_logins(app_with):
