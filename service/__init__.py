@@ -15,7 +15,18 @@ from service.admission import Admission
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
 from service.jsonio import OrjsonProvider
-from service.routes import articles, comments, docs, ops, pages, profiles, tags, users, webhooks
+from service.routes import (
+    articles,
+    comments,
+    docs,
+    home,
+    ops,
+    pages,
+    profiles,
+    tags,
+    users,
+    webhooks,
+)
 from service.routes import errors as error_handlers
 from service.routes.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from service.routes.openapi import ServiceOpenAPIProvider
@@ -85,6 +96,7 @@ def create_app(config: Settings | None = None) -> Quart:
 
     app.register_blueprint(ops.bp)
     for blueprint in (
+        home.bp,
         pages.bp,
         docs.bp,
         users.bp,

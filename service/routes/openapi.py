@@ -75,7 +75,7 @@ TAGS = [
     {"name": "comments", "description": "Comments on articles"},
     {"name": "tags", "description": "Tags in use"},
     {"name": "operations", "description": "Liveness, readiness and metrics"},
-    {"name": "pages", "description": "The browser sign-in pages (HTML)"},
+    {"name": "pages", "description": "The front door, the browser pages (HTML), the favicon"},
 ]
 
 HEADERS: dict[str, dict[str, Any]] = {

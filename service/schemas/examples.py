@@ -22,7 +22,14 @@ from service.schemas.conduit import (
     TagListResponse,
 )
 from service.schemas.ops import Health, Readiness
-from service.schemas.pages import LoginForm, LogoutForm
+from service.schemas.pages import (
+    LoginForm,
+    LogoutForm,
+    PasswordChangeForm,
+    ServiceIndex,
+    SignupForm,
+    service_index,
+)
 from service.schemas.password_resets import (
     PasswordResetConfirmBody,
     PasswordResetRequestBody,
@@ -177,6 +184,28 @@ REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
             },
         )
     },
+    SignupForm: {
+        "form": _one(
+            "The sign-up form as a browser posts it",
+            {
+                "username": "jake",
+                "email": "jake@example.com",
+                "password": "jakejakejake",
+                "csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw",
+            },
+        )
+    },
+    PasswordChangeForm: {
+        "form": _one(
+            "The account page's password form",
+            {
+                "current_password": "jakejakejake",
+                "new_password": "a longer passphrase",
+                "new_password_again": "a longer passphrase",
+                "csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw",
+            },
+        )
+    },
 }
 
 # Response bodies, by model.
@@ -222,6 +251,7 @@ RESPONSES: dict[type[Schema], dict[str, Example]] = {
     },
     Health: {"ok": _one("Alive", {"status": "ok"})},
     Readiness: {"ready": _one("Ready", {"status": "ready"})},
+    ServiceIndex: {"index": _one("What this service is, and links", service_index())},
 }
 
 # Path and query parameters, by name.

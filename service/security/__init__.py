@@ -34,6 +34,7 @@ from service.security.guards import (
 )
 from service.security.limits import (
     authenticate,
+    change_password,
     hash_owner,
     register,
     request_password_reset,
@@ -56,6 +57,7 @@ __all__ = [
     "SESSION_COOKIE",
     "Security",
     "authenticate",
+    "change_password",
     "check_csrf",
     "csrf_token",
     "current_user",

@@ -92,6 +92,34 @@ async def reset_password(token: str, password: str) -> User:
     return await password_reset_service.confirm(db.session(), hasher(), token, password)
 
 
+async def change_password(user: User, current: str, new: str) -> User:
+    """The signed-in user's new password, once the current one is proved. Checking it counts
+    as a login attempt under the same limits (LoginRateLimited, 429), so a stolen session
+    cannot guess the password any faster than the login form could."""
+    address = request.remote_addr
+    limiter = state().limiter
+    hasher().check_capacity()
+    wait = await limiter.attempt(user.email, address)
+    fields = {"user_id": user.id, "client": address}
+    if wait:
+        log.warning(
+            "password change rate limited", extra={"fields": {**fields, "retry_after": wait}}
+        )
+        raise LoginRateLimited(wait)
+    try:
+        updated = await user_service.change_password(
+            db.session(), hasher(), user, current=current, new=new
+        )
+    except BadCredentials:
+        log.warning("password change refused: wrong current password", extra={"fields": fields})
+        raise
+    except HashingBusy:
+        await limiter.withdrawn(user.email, address)
+        raise
+    await limiter.succeeded(user.email, address)
+    return updated
+
+
 def hash_owner() -> str | None:
     """The client a password hash is done for: its address, within a request."""
     return request.remote_addr if has_request_context() else None

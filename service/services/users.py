@@ -170,6 +170,19 @@ async def update(
     return updated
 
 
+async def change_password(
+    session: AsyncSession, hasher: PasswordHasher, user: User, *, current: str, new: str
+) -> User:
+    """Set a new password for a user who proves the current one (BadCredentials when it is
+    wrong); every token and browser session of the account ends, as after any password change."""
+    hasher.check_capacity()  # shed a burst before the two hashes
+    # End the read before hashing, as a login does: nothing is held while the threads work.
+    await session.commit()
+    if not await hasher.verify(user.password_hash, current):
+        raise BadCredentials()
+    return await update(session, hasher, user, user, {"password": new})
+
+
 async def revoke_credentials(session: AsyncSession, user: User) -> None:
     """End every token and browser session `user` has: after a password change (or reset),
     and for "sign out everywhere". Tokens issued afterwards carry the new version."""
