@@ -20,6 +20,7 @@ from service.routes import (
     articles,
     comments,
     docs,
+    home,
     ops,
     pages,
     profiles,
@@ -96,6 +97,7 @@ def create_app(config: Settings | None = None) -> Quart:
 
     app.register_blueprint(ops.bp)
     for blueprint in (
+        home.bp,
         pages.bp,
         docs.bp,
         users.bp,

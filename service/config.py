@@ -103,6 +103,19 @@ class Settings(BaseSettings):
     register_rate_limit_window_seconds: int = Field(default=3600, ge=1, le=86_400)
     rate_limit_key_prefix: str = Field(default="conduit:", max_length=64)
 
+    # Password reset (POST /api/users/password-reset and the /password-reset pages): a link
+    # lives this long and works once. Requests are limited per client address and per email
+    # address asked about (no lookup decides the limit, so it tells nothing about accounts).
+    password_reset_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    password_reset_rate_limit_per_address: int = Field(default=10, ge=1)
+    password_reset_rate_limit_per_account: int = Field(default=3, ge=1)
+    password_reset_rate_limit_window_seconds: int = Field(default=3600, ge=1, le=86_400)
+    # Where the service is reached from outside (scheme, host, optional path prefix): the
+    # links in emails start with it. Never taken from a request's Host header, which the
+    # client chooses. Unset in staging and production until it is set: reset emails fail
+    # (their jobs end as failed) rather than carry a guessed address.
+    public_base_url: str | None = None
+
     # Work outside the request (service/jobs, python -m service.worker). PostgreSQL: the
     # procrastinate queue in the same database; SQLite: an in-process runner in the web tier.
     worker_concurrency: int = Field(default=4, ge=1, le=256)
@@ -168,6 +181,32 @@ class Settings(BaseSettings):
             raise ValueError("must look like smtp://user:pass@host:587 or smtps://host:465")
         return value
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises for a port out of range)
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+            or any(ch.isspace() or not ch.isprintable() for ch in value)
+        ):
+            raise ValueError(
+                "must be an http or https URL with a host and no query or fragment, "
+                "e.g. https://conduit.example"
+            )
+        return value.rstrip("/")
+
     @field_validator("cleanup_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
@@ -202,6 +241,7 @@ class Settings(BaseSettings):
 
 class DevelopmentSettings(Settings):
     app_env: Environment = "development"
+    public_base_url: str | None = "http://localhost:8000"  # make run's address
     log_json: bool = False
     validate_responses: bool = True
 
@@ -218,7 +258,10 @@ class TestingSettings(Settings):
     login_rate_limit_per_account: int = 10_000
     login_rate_limit_per_address: int = 10_000
     register_rate_limit_per_address: int = 10_000
+    password_reset_rate_limit_per_address: int = 10_000
+    password_reset_rate_limit_per_account: int = 10_000
     hash_queue_per_address: int = 10_000
+    public_base_url: str | None = "http://localhost:8000"
     log_json: bool = False
     tags_cache_seconds: float = 0.0  # tests see each write at once; test_tags_cache turns it on
     jobs_in_process: bool = False  # tests of jobs start the runner or workers they need

@@ -141,6 +141,17 @@ class RegistrationRateLimited(TooManyRequests):
     """More registrations from one client address than REGISTER_RATE_LIMIT_PER_ADDRESS."""
 
 
+class PasswordResetRateLimited(TooManyRequests):
+    """More reset requests from one client address, or for one email address, than allowed."""
+
+
+class ResetTokenInvalid(Invalid):
+    """A reset token that is unknown, used or expired: one answer for the three."""
+
+    key = "token"
+    message = "is invalid or has expired"
+
+
 class UsernameTaken(Conflict):
     key = "username"
 

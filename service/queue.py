@@ -116,6 +116,8 @@ def make_runtime(settings: Settings, database: Database) -> JobContext:
             "SMTP_URL is not set: email goes to files in %s, not to anyone",
             settings.mail_outbox_dir,
         )
+    if settings.public_base_url is None:
+        log.warning("PUBLIC_BASE_URL is not set: password reset emails cannot be sent")
     return JobContext(
         settings=settings,
         database=database,

@@ -247,3 +247,36 @@ class RegistrationLimiter:
     async def withdrawn(self, address: str | None) -> None:
         """Refused because the server was busy: not counted."""
         await self.counters.give_back(registration_key(address))
+
+
+def reset_address_key(address: str | None) -> str:
+    return f"reset:address:{address or 'unknown'}"
+
+
+def reset_account_key(email: str) -> str:
+    return f"reset:account:{_digest(_email(email))}"
+
+
+@dataclass
+class PasswordResetLimiter:
+    """Reset requests per window: at most `per_address` from one client address and
+    `per_account` for one email address (from anywhere).
+
+    The second is keyed on the email as sent, never on a lookup, so it answers alike whether
+    or not an account uses it; it keeps anyone from filling an inbox with reset emails."""
+
+    counters: Counters
+    per_address: int
+    per_account: int
+    window: int
+
+    async def attempt(self, email: str, address: str | None) -> int:
+        """0 when the request may go ahead, else the seconds to wait (Retry-After)."""
+        by_address = await self.counters.hit(reset_address_key(address), self.window)
+        by_account = await self.counters.hit(reset_account_key(email), self.window)
+        waits = [
+            hit.retry_after
+            for hit, limit in ((by_address, self.per_address), (by_account, self.per_account))
+            if hit.count > limit
+        ]
+        return max(waits, default=0)

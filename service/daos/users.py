@@ -34,6 +34,11 @@ class UserDAO:
             return None
         return await session.scalar(select(User).where(User.email == email))
 
+    async def get_id_by_email(self, session: AsyncSession, email: str) -> int | None:
+        if not can_hold(email):
+            return None
+        return await session.scalar(select(User.id).where(User.email == email))
+
     async def get_by_username_key(self, session: AsyncSession, username_key: str) -> User | None:
         if not can_hold(username_key):
             return None

@@ -2,8 +2,8 @@
 
 Each table joins here as one function: a `@periodic` job calling the owning service's
 delete-expired function (webhook delivery logs, expired idempotency keys, expired browser
-sessions, expired refresh tokens with expired or revoked refresh-token families; reset tokens
-alike).
+sessions, spent password-reset tokens, expired refresh tokens with expired or revoked
+refresh-token families).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from service.jobs import JobContext, periodic
 from service.models.base import utcnow
 from service.services import browser_sessions
 from service.services import idempotency as idempotency_service
+from service.services import password_resets as password_reset_service
 from service.services import refresh_tokens as refresh_token_service
 from service.services import webhooks as webhook_service
 
@@ -55,3 +56,10 @@ async def refresh_tokens(ctx: JobContext, timestamp: int) -> None:
             await session.commit()
         if deleted < BATCH:
             return
+
+
+@periodic("cleanup.password_resets")
+async def password_resets(ctx: JobContext, timestamp: int) -> None:
+    async with ctx.session() as session:
+        await password_reset_service.delete_spent(session)
+        await session.commit()

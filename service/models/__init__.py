@@ -6,6 +6,7 @@ from service.models.base import MAX_ID, Base
 from service.models.idempotency import IdempotencyKey
 from service.models.jobs import OutboxJob
 from service.models.mail import SentEmail
+from service.models.password_reset import PasswordReset
 from service.models.refresh_token import RefreshFamily, RefreshToken
 from service.models.slug_history import ArticleSlug
 from service.models.social import Counter, Favorite, Follow
@@ -32,6 +33,7 @@ __all__ = [
     "Follow",
     "IdempotencyKey",
     "OutboxJob",
+    "PasswordReset",
     "ProfileView",
     "RefreshFamily",
     "RefreshToken",

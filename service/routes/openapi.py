@@ -78,7 +78,7 @@ TAGS = [
     {"name": "tags", "description": "Tags in use"},
     {"name": "admin", "description": "Admins only: the audit log"},
     {"name": "operations", "description": "Liveness, readiness and metrics"},
-    {"name": "pages", "description": "The browser sign-in pages (HTML)"},
+    {"name": "pages", "description": "The front door, the browser pages (HTML), the favicon"},
 ]
 
 HEADERS: dict[str, dict[str, Any]] = {

@@ -12,9 +12,11 @@ from service.errors import (
     Forbidden,
     HashingBusy,
     LoginRateLimited,
+    PasswordResetRateLimited,
     RefreshTokenExpired,
     RefreshTokenInvalid,
     RefreshTokenReused,
+    ResetTokenInvalid,
     UserForbidden,
     UsernameTaken,
     UserNotFound,
@@ -23,6 +25,12 @@ from service.routes.apidoc import Answer, ErrorDoc, answers, errors
 from service.routes.idempotency import idempotent
 from service.routes.responses import JSON, responds
 from service.routes.validation import json_body, query
+from service.schemas.password_resets import (
+    PasswordResetConfirmBody,
+    PasswordResetRequestBody,
+    PasswordResetResponse,
+    password_reset_response,
+)
 from service.schemas.users import (
     AccountChangesBody,
     AccountListQuery,
@@ -278,4 +286,48 @@ async def revoke_sessions(user_id: int) -> tuple[str, int]:
     await user_service.revoke_sessions(
         db.session(), security.current_user(), user_id, origin=security.origin()
     )
+    return "", 204
+
+
+@bp.post("/users/password-reset")
+@tag(["accounts"])
+@answers(Answer(202, "Accepted: the same answer whether or not an account uses the email."))
+@errors(
+    ErrorDoc.of(
+        PasswordResetRateLimited,
+        "too many reset requests from this client address, or for this email address",
+    )
+)
+@json_body(PasswordResetRequestBody)
+@responds(PasswordResetResponse, 202)
+async def request_password_reset(data: PasswordResetRequestBody) -> JSON:
+    """Ask for a password reset link by email.
+
+    Always 202 with the same body, in about the same time, whether or not an account uses the
+    email: the answer tells nobody which addresses have accounts. If one does, an email with a
+    link to the reset page follows (`PUBLIC_BASE_URL/password-reset/confirm?token=...`); the
+    token works once, for `PASSWORD_RESET_TTL_SECONDS`, and a newer request replaces it. Limited
+    per client address and per email address: past either, 429 with `Retry-After`.
+    """
+    ttl = await security.request_password_reset(data.user.email)
+    return password_reset_response(ttl)
+
+
+@bp.post("/users/password-reset/confirm")
+@tag(["accounts"])
+@answers(Answer(204, "The new password is set; every token and session of the account ended."))
+@errors(
+    ErrorDoc.of(ResetTokenInvalid, "the token is unknown, was used already, or has expired"),
+    BUSY,
+)
+@json_body(PasswordResetConfirmBody)
+async def confirm_password_reset(data: PasswordResetConfirmBody) -> tuple[str, int]:
+    """Set a new password with an emailed reset token.
+
+    `token` is the `token=` of the emailed link. The password (8 to 256 characters) is hashed
+    with argon2id; every API token and browser session of the account stops working, and the
+    token cannot be used again (of concurrent confirms with one token, one wins). Log in with
+    the new password for a token.
+    """
+    await security.reset_password(data.user.token, data.user.password)
     return "", 204

@@ -23,7 +23,22 @@ from service.schemas.conduit import (
     TagListResponse,
 )
 from service.schemas.ops import Health, Readiness
-from service.schemas.pages import LoginForm, LogoutForm
+from service.schemas.pages import (
+    LoginForm,
+    LogoutForm,
+    PasswordChangeForm,
+    ServiceIndex,
+    SignupForm,
+    service_index,
+)
+from service.schemas.password_resets import (
+    PasswordResetConfirmBody,
+    PasswordResetRequestBody,
+    PasswordResetResponse,
+    ResetConfirmForm,
+    ResetRequestForm,
+    password_reset_response,
+)
 from service.schemas.users import (
     AccountChangesBody,
     AccountListResponse,
@@ -45,6 +60,8 @@ EXAMPLE_JWT = (  # an illustration, signed by no key
 # Illustrations, handed out by no server.
 EXAMPLE_REFRESH_TOKEN = "mT1p0vQ0b2mJd3oGQ8yYt0v3w1rV7Rk2Xn9aP4sL6cE"  # noqa: S105
 EXAMPLE_NEXT_REFRESH_TOKEN = "Zs8kR2wq3Jf0Lh6YtB1nC5vX9mA4pD7eG2uI0oK3rTy"  # noqa: S105
+EXAMPLE_CSRF = "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw"
+EXAMPLE_RESET_TOKEN = "Xq7vN2c0Lr9TzW4bKp1sYd6eHf3uGj8aMi5oQw0ZtRk"  # noqa: S105 (an illustration)
 CREATED = "2026-11-25T09:00:00.000Z"
 UPDATED = "2026-11-25T09:30:12.345Z"
 
@@ -154,6 +171,53 @@ REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
             "The sign-out form", {"csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw"}
         )
     },
+    PasswordResetRequestBody: {
+        "email": _one("The account's email", {"user": {"email": "jake@example.com"}})
+    },
+    PasswordResetConfirmBody: {
+        "confirm": _one(
+            "The emailed token and a new password",
+            {"user": {"token": EXAMPLE_RESET_TOKEN, "password": "a longer passphrase"}},
+        )
+    },
+    ResetRequestForm: {
+        "form": _one(
+            "The reset request form as a browser posts it",
+            {"email": "jake@example.com", "csrf_token": EXAMPLE_CSRF},
+        )
+    },
+    ResetConfirmForm: {
+        "form": _one(
+            "The new password form as a browser posts it",
+            {
+                "token": EXAMPLE_RESET_TOKEN,
+                "password": "a longer passphrase",
+                "csrf_token": EXAMPLE_CSRF,
+            },
+        )
+    },
+    SignupForm: {
+        "form": _one(
+            "The sign-up form as a browser posts it",
+            {
+                "username": "jake",
+                "email": "jake@example.com",
+                "password": "jakejakejake",
+                "csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw",
+            },
+        )
+    },
+    PasswordChangeForm: {
+        "form": _one(
+            "The account page's password form",
+            {
+                "current_password": "jakejakejake",
+                "new_password": "a longer passphrase",
+                "new_password_again": "a longer passphrase",
+                "csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw",
+            },
+        )
+    },
 }
 
 # Response bodies, by model.
@@ -233,8 +297,15 @@ RESPONSES: dict[type[Schema], dict[str, Example]] = {
     CommentResponse: {"comment": _one("A comment", {"comment": COMMENT})},
     CommentListResponse: {"comments": _one("Comments, newest first", {"comments": [COMMENT]})},
     TagListResponse: {"tags": _one("Tags in use, most used first", {"tags": ["dragons", "go"]})},
+    PasswordResetResponse: {
+        "accepted": _one(
+            "The one answer, whether or not an account uses the email",
+            password_reset_response(3600),
+        )
+    },
     Health: {"ok": _one("Alive", {"status": "ok"})},
     Readiness: {"ready": _one("Ready", {"status": "ready"})},
+    ServiceIndex: {"index": _one("What this service is, and links", service_index())},
 }
 
 # Path and query parameters, by name.
@@ -255,4 +326,5 @@ PARAMETERS: dict[str, Any] = {
     "since": "2026-11-25T00:00:00Z",
     "until": "2026-11-26T00:00:00Z",
     "cursor": "MTc5NTU5NzkyMzAwNDAwMC4xNw",
+    "token": EXAMPLE_RESET_TOKEN,
 }

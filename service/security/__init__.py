@@ -20,6 +20,7 @@ from service.ratelimit import (
     Counters,
     LoginLimiter,
     MemoryCounters,
+    PasswordResetLimiter,
     RedisCounters,
     RegistrationLimiter,
 )
@@ -32,7 +33,14 @@ from service.security.guards import (
     require_admin,
     require_user,
 )
-from service.security.limits import authenticate, hash_owner, register
+from service.security.limits import (
+    authenticate,
+    change_password,
+    hash_owner,
+    register,
+    request_password_reset,
+    reset_password,
+)
 from service.security.origin import origin
 from service.security.refresh import issue_tokens, logout, refresh
 from service.security.sessions import (
@@ -52,6 +60,7 @@ __all__ = [
     "SESSION_COOKIE",
     "Security",
     "authenticate",
+    "change_password",
     "check_csrf",
     "csrf_token",
     "current_user",
@@ -66,8 +75,10 @@ __all__ = [
     "refresh",
     "register",
     "renew_token",
+    "request_password_reset",
     "require_admin",
     "require_user",
+    "reset_password",
     "session_user",
     "sign_in",
     "sign_out",
@@ -107,6 +118,13 @@ def init_app(app: Quart, settings: Settings) -> Security:
         refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
         token_max_age_seconds=settings.token_max_age_seconds,
         legacy_tokens=settings.legacy_tokens,
+        resets=PasswordResetLimiter(
+            counters,
+            per_address=settings.password_reset_rate_limit_per_address,
+            per_account=settings.password_reset_rate_limit_per_account,
+            window=settings.password_reset_rate_limit_window_seconds,
+        ),
+        password_reset_ttl_seconds=settings.password_reset_ttl_seconds,
     )
     # Each client address gets its share of the hashing threads, no more.
     security.hasher.owner = hash_owner

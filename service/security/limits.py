@@ -1,5 +1,5 @@
-"""Logins and registrations under their rate limits (page and API alike), and the client
-address each password hash is done for (the hashing threads' fair share)."""
+"""Logins, registrations and password resets under their rate limits (page and API alike),
+and the client address each password hash is done for (the hashing threads' fair share)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ import logging
 from quart import has_request_context, request
 
 from service import db
-from service.errors import BadCredentials, HashingBusy, LoginRateLimited, RegistrationRateLimited
+from service.errors import (
+    BadCredentials,
+    HashingBusy,
+    LoginRateLimited,
+    PasswordResetRateLimited,
+    RegistrationRateLimited,
+)
 from service.models import User
 from service.security.origin import origin
 from service.security.state import hasher, state
+from service.services import password_resets as password_reset_service
 from service.services import users as user_service
 
 log = logging.getLogger("service.auth")
@@ -78,6 +85,58 @@ async def register(username: str, email: str, password: str) -> User:
     except HashingBusy:
         await limiter.withdrawn(address)
         raise
+
+
+async def request_password_reset(email: str) -> int:
+    """Ask for a reset link under the per-address and per-email limits (PasswordResetRateLimited,
+    429, before any query); the same work and answer whether or not an account uses `email`.
+    Returns the link's lifetime in seconds."""
+    address = request.remote_addr
+    sec = state()
+    wait = await sec.resets.attempt(email, address)
+    if wait:
+        log.warning(
+            "password reset rate limited",
+            extra={"fields": {"client": address, "retry_after": wait}},
+        )
+        raise PasswordResetRateLimited(wait)
+    await password_reset_service.request(db.session(), email, sec.password_reset_ttl_seconds)
+    return sec.password_reset_ttl_seconds
+
+
+async def reset_password(token: str, password: str) -> User:
+    """Set a new password with a reset token (422 for a bad one; 503 when hashing is busy)."""
+    return await password_reset_service.confirm(
+        db.session(), hasher(), token, password, origin=origin()
+    )
+
+
+async def change_password(user: User, current: str, new: str) -> User:
+    """The signed-in user's new password, once the current one is proved. Checking it counts
+    as a login attempt under the same limits (LoginRateLimited, 429), so a stolen session
+    cannot guess the password any faster than the login form could."""
+    address = request.remote_addr
+    limiter = state().limiter
+    hasher().check_capacity()
+    wait = await limiter.attempt(user.email, address)
+    fields = {"user_id": user.id, "client": address}
+    if wait:
+        log.warning(
+            "password change rate limited", extra={"fields": {**fields, "retry_after": wait}}
+        )
+        raise LoginRateLimited(wait)
+    try:
+        updated = await user_service.change_password(
+            db.session(), hasher(), user, current=current, new=new, origin=origin()
+        )
+    except BadCredentials:
+        log.warning("password change refused: wrong current password", extra={"fields": fields})
+        raise
+    except HashingBusy:
+        await limiter.withdrawn(user.email, address)
+        raise
+    await limiter.succeeded(user.email, address)
+    return updated
 
 
 def hash_owner() -> str | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from quart import current_app
 
 from service.crypto import PasswordHasher, TokenCodec
-from service.ratelimit import LoginLimiter, RegistrationLimiter
+from service.ratelimit import LoginLimiter, PasswordResetLimiter, RegistrationLimiter
 
 
 @dataclass
@@ -22,6 +22,8 @@ class Security:
     # Conduit tokens (JWT_TTL_SECONDS) from login, registration and renewal; off, every token
     # handed out is a short access token, and Conduit tokens are refused.
     legacy_tokens: bool
+    resets: PasswordResetLimiter
+    password_reset_ttl_seconds: int
 
 
 def state() -> Security:

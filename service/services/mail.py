@@ -28,6 +28,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 WELCOME_JOB = "mail.welcome"
 SUBJECTS = {
     "welcome": "Welcome to Conduit, {username}",
+    "password_reset": "Reset your Conduit password",
 }
 
 

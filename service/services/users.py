@@ -205,6 +205,25 @@ async def update(
     return updated
 
 
+async def change_password(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    user: User,
+    *,
+    current: str,
+    new: str,
+    origin: Origin,
+) -> User:
+    """Set a new password for a user who proves the current one (BadCredentials when it is
+    wrong); every token and browser session of the account ends, as after any password change."""
+    hasher.check_capacity()  # shed a burst before the two hashes
+    # End the read before hashing, as a login does: nothing is held while the threads work.
+    await session.commit()
+    if not await hasher.verify(user.password_hash, current):
+        raise BadCredentials()
+    return await update(session, hasher, user, user, {"password": new}, origin=origin)
+
+
 async def revoke_credentials(
     session: AsyncSession, user: User, *, actor: User | None, origin: Origin
 ) -> None:
