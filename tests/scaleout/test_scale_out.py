@@ -91,19 +91,22 @@ def token(user: dict[str, Any]) -> dict[str, str]:
 
 async def answered_by_every_worker(
     server: Live, http: httpx.AsyncClient, path: str, headers: dict[str, str], tag: str
-) -> list[int]:
+) -> list[httpx.Response]:
     """Send the request on fresh connections until both workers have answered it (at most 60
-    tries); the statuses, in order."""
-    statuses: list[int] = []
+    tries); the responses, in order."""
+    responses: list[httpx.Response] = []
     ids: list[str] = []
     for n in range(60):
         rid = f"{tag}-{n}-{uuid.uuid4().hex[:6]}"
         ids.append(rid)
-        response = await http.get(path, headers={**headers, "X-Request-ID": rid})
-        statuses.append(response.status_code)
-        if n >= 3 and n % 4 == 3 and len(pids_of(server, ids)) >= WORKERS:
-            return statuses
+        responses.append(await http.get(path, headers={**headers, "X-Request-ID": rid}))
+        if n % 4 == 3 and len(pids_of(server, ids)) >= WORKERS:
+            return responses
     raise AssertionError(f"not answered by {WORKERS} workers: {pids_of(server, ids)}")
+
+
+def statuses(responses: list[httpx.Response]) -> set[int]:
+    return {response.status_code for response in responses}
 
 
 def pids_of(server: Live, ids: list[str]) -> set[int]:
@@ -124,7 +127,7 @@ async def test_under_load_through_pgbouncer_nothing_fails(cluster: Cluster):
             headers=token(writers[0]),
         )
         assert seed.status_code == 201, seed.text
-        statuses: Counter[str] = Counter()
+        outcomes: Counter[str] = Counter()
         seconds: list[float] = []
         stop = asyncio.Event()
 
@@ -133,10 +136,10 @@ async def test_under_load_through_pgbouncer_nothing_fails(cluster: Cluster):
             try:
                 response = await http.request(method, path, headers=token(user), **kwargs)
             except httpx.HTTPError as exc:
-                statuses[f"{method} {path.split('/')[2]} {exc!r}"] += 1
+                outcomes[f"{method} {path.split('/')[2]} {exc!r}"] += 1
                 return None
             seconds.append(time.monotonic() - started)
-            statuses[f"{method} {response.status_code}"] += 1
+            outcomes[f"{method} {response.status_code}"] += 1
             return response
 
         async def client(n: int) -> None:
@@ -177,10 +180,10 @@ async def test_under_load_through_pgbouncer_nothing_fails(cluster: Cluster):
             await asyncio.gather(*runners)
             elapsed = time.monotonic() - started
 
-    bad = {key: n for key, n in statuses.items() if key.split()[-1] not in ("200", "201")}
+    bad = {key: n for key, n in outcomes.items() if key.split()[-1] not in ("200", "201")}
     assert not bad, bad
-    total = sum(statuses.values())
-    assert total >= 100, statuses
+    total = sum(outcomes.values())
+    assert total >= 100, outcomes
     # 2 instances x 2 workers x 3 connections to PgBouncer, on at most 4 server connections.
     assert 1 <= peak <= SERVER_CONNECTIONS, peak
     assert SERVER_CONNECTIONS < clients <= 2 * WORKERS * POOL_SIZE, clients
@@ -275,10 +278,10 @@ async def test_revocation_through_one_instance_reaches_every_worker_of_the_other
         # the session.
         for server, http in ((cluster.a, on_a), (cluster.b, on_b)):
             for credentials, tag in ((token(user), "warm-token"), (cookie, "warm-cookie")):
-                statuses = await answered_by_every_worker(
+                answers = await answered_by_every_worker(
                     server, http, "/api/user", credentials, tag
                 )
-                assert set(statuses) == {200}, statuses
+                assert statuses(answers) == {200}
 
         revoked = await on_a.post("/api/user/logout-all", headers=token(user))
         assert revoked.status_code == 204, revoked.text
@@ -289,10 +292,10 @@ async def test_revocation_through_one_instance_reaches_every_worker_of_the_other
         # From the revoking answer on, every worker of every instance refuses both.
         for server, http in ((cluster.b, on_b), (cluster.a, on_a)):
             for credentials, tag in ((token(user), "after-token"), (cookie, "after-cookie")):
-                statuses = await answered_by_every_worker(
+                answers = await answered_by_every_worker(
                     server, http, "/api/user", credentials, tag
                 )
-                assert set(statuses) == {401}, statuses
+                assert statuses(answers) == {401}
     print(f"\nrevoked on A; B's next answer 401, {first_after * 1000:.0f} ms after A's 204")
 
 
@@ -330,16 +333,16 @@ async def test_without_redis_each_worker_counts_alone_and_nothing_fails(cluster:
         cluster.redis.cut()  # ... and the open ones are reset
         try:
             where = {"X-Forwarded-For": address()}
-            statuses = Counter()
+            seen: Counter[int] = Counter()
             for http in (on_a, on_b) * 8:
                 started = time.monotonic()
                 response = await http.post("/api/users/login", json=wrong, headers=where)
-                statuses[response.status_code] += 1
-                assert time.monotonic() - started < 1.0
+                seen[response.status_code] += 1
+                assert time.monotonic() - started < 1.5  # a refused connection costs nothing
             # Still limited, per worker: at most LOGIN_LIMIT failures on each of the four.
-            assert set(statuses) <= {401, 429}, statuses
-            assert statuses[401] <= LOGIN_LIMIT * 2 * WORKERS, statuses
-            assert statuses[429] >= 16 - LOGIN_LIMIT * 2 * WORKERS
+            assert set(seen) <= {401, 429}, seen
+            assert seen[401] <= LOGIN_LIMIT * 2 * WORKERS, seen
+            assert seen[429] >= 16 - LOGIN_LIMIT * 2 * WORKERS
             new = {"X-Forwarded-For": address()}
             name = f"nr-{uuid.uuid4().hex[:10]}"
             body = {
@@ -376,24 +379,18 @@ async def test_a_new_tag_shows_everywhere_within_the_cache_time(cluster: Cluster
     tag = f"fresh{uuid.uuid4().hex[:8]}"
     async with fresh(cluster.a.url) as on_a, fresh(cluster.b.url) as on_b:
         author = await register(on_a)
-        for http in (on_a, on_b):  # fill every worker's cache before the tag exists
-            for _ in range(6):
-                assert tag not in (await http.get("/api/tags")).json()["tags"]
+        # Every worker's cache filled before the tag exists.
+        for server, http in ((cluster.a, on_a), (cluster.b, on_b)):
+            answers = await answered_by_every_worker(server, http, "/api/tags", {}, "tags-before")
+            assert not any(tag in answer.json()["tags"] for answer in answers)
         made = await on_a.post(
             "/api/articles",
             json={"article": {"title": tag, "description": "d", "body": "b", "tagList": [tag]}},
             headers=token(author),
         )
         assert made.status_code == 201, made.text
-        written = time.monotonic()
         await asyncio.sleep(TAGS_CACHE)
         # Past the cache time, every worker of every instance shows it.
         for server, http in ((cluster.a, on_a), (cluster.b, on_b)):
-            ids = []
-            for n in range(12):
-                rid = f"tags-{n}-{uuid.uuid4().hex[:6]}"
-                ids.append(rid)
-                response = await http.get("/api/tags", headers={"X-Request-ID": rid})
-                assert tag in response.json()["tags"], time.monotonic() - written
-            assert pids_of(server, ids)
-    assert time.monotonic() - written < TAGS_CACHE + 5
+            answers = await answered_by_every_worker(server, http, "/api/tags", {}, "tags-after")
+            assert all(tag in answer.json()["tags"] for answer in answers)
