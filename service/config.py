@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # catch ones the network dropped silently (db.py, _replace_closed_connections).
     db_pool_pre_ping: bool = False
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    # What DATABASE_URL points at: PostgreSQL itself, or PgBouncer in transaction pooling mode
+    # (db.py: unnamed statements, the statement timeout set in each transaction).
+    database_pooler: Literal["none", "pgbouncer"] = "none"
     db_echo: bool = False
 
     # Tokens and passwords. A token lives jwt_ttl_seconds; renewing it (GET or PUT /api/user
@@ -223,6 +226,12 @@ class Settings(BaseSettings):
                 "DB_STATEMENT_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_SECONDS "
                 f"({self.db_statement_timeout_ms} ms > {self.request_timeout_seconds} s)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgres(self) -> Settings:
+        if self.database_pooler != "none" and self.is_sqlite:
+            raise ValueError("DATABASE_POOLER: a pooler needs a postgresql+asyncpg:// DATABASE_URL")
         return self
 
     @property

@@ -74,6 +74,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
+            "pid": record.process,  # which worker: the launcher runs several
         }
         fields = getattr(record, "fields", None)  # logger.info(..., extra={"fields": {...}})
         if isinstance(fields, dict):

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger("service.ratelimit")
+
+T = TypeVar("T")
 
 # INCR and, on the first hit of a window, PEXPIRE: one atomic step. Returns count and ms left.
 _HIT = """
@@ -96,10 +99,18 @@ class MemoryCounters:
 
 
 class RedisCounters:
-    """Shared windows in Redis. If Redis fails, this process falls back to its own memory
-    counters (still limited, per worker) and logs it, rather than locking everyone out."""
+    """Shared windows in Redis. If Redis fails (refused, reset, or silent past the 0.5 s socket
+    timeout), this process counts in its own memory instead (still limited, per worker), never
+    refusing or waving through every login and never answering 500.
 
-    def __init__(self, url: str, prefix: str) -> None:
+    An outage is logged twice per process: when it begins and when Redis answers again, not
+    at every attempt. While it lasts, Redis is asked again at most once per `retry_seconds`
+    (the other attempts go straight to memory), so a Redis that hangs delays one attempt per
+    worker per interval by the socket timeout, not every attempt. Counts made in memory stay
+    there: when Redis is back, the shared windows go on from where they were.
+    """
+
+    def __init__(self, url: str, prefix: str, retry_seconds: float = 1.0) -> None:
         import redis.asyncio as redis
 
         self._redis: Any = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
@@ -107,42 +118,66 @@ class RedisCounters:
         self._give_back = self._redis.register_script(_GIVE_BACK)
         self._prefix = prefix
         self._fallback = MemoryCounters()
+        self._retry_seconds = retry_seconds
+        self._down_since: float | None = None  # monotonic time the outage began
+        self._retry_at = 0.0
+
+    @property
+    def available(self) -> bool:
+        """False while this process counts in memory because Redis failed."""
+        return self._down_since is None
+
+    async def _shared(self, call: Callable[[], Awaitable[T]]) -> T | None:
+        """`call`'s answer from Redis; None when Redis is (or has just been found) down."""
+        now = time.monotonic()
+        if self._down_since is not None and now < self._retry_at:
+            return None
+        try:
+            answer = await call()
+        except Exception as exc:  # any Redis failure: degrade, never 500 a login
+            if self._down_since is None:
+                self._down_since = now
+                log.warning(
+                    "rate limit store unavailable: counting in this process's memory until it "
+                    "answers again",
+                    extra={"fields": {"error": type(exc).__name__, "reason": str(exc)[:200]}},
+                )
+            self._retry_at = time.monotonic() + self._retry_seconds  # after the failed call
+            return None
+        if self._down_since is not None:
+            log.warning(
+                "rate limit store answers again: counting there",
+                extra={"fields": {"outage_seconds": round(now - self._down_since, 3)}},
+            )
+            self._down_since = None
+        return answer
 
     async def hit(self, key: str, window: int) -> Hit:
-        try:
-            count, ttl_ms = await self._script(keys=[self._prefix + key], args=[window * 1000])
-        except Exception as exc:  # any Redis failure: degrade, never 500 a login
-            log.warning("rate limit store unavailable, counting in memory: %s", exc)
+        answer = await self._shared(
+            lambda: self._script(keys=[self._prefix + key], args=[window * 1000])
+        )
+        if answer is None:
             return await self._fallback.hit(key, window)
+        count, ttl_ms = answer
         return Hit(int(count), max(1, -(-int(ttl_ms) // 1000)))
 
     async def forget(self, key: str) -> None:
-        try:
-            await self._redis.delete(self._prefix + key)
-        except Exception as exc:
-            log.warning("rate limit store unavailable: %s", exc)
+        await self._shared(lambda: self._redis.delete(self._prefix + key))
         await self._fallback.forget(key)
 
     async def give_back(self, key: str) -> None:
-        try:
-            await self._give_back(keys=[self._prefix + key])
-        except Exception as exc:
-            log.warning("rate limit store unavailable: %s", exc)
+        await self._shared(lambda: self._give_back(keys=[self._prefix + key]))
         await self._fallback.give_back(key)
 
     async def remember(self, key: str, seconds: int) -> None:
         await self._fallback.remember(key, seconds)
-        try:
-            await self._redis.set(self._prefix + key, 1, ex=seconds)
-        except Exception as exc:
-            log.warning("rate limit store unavailable: %s", exc)
+        await self._shared(lambda: self._redis.set(self._prefix + key, 1, ex=seconds))
 
     async def seen(self, key: str) -> bool:
-        try:
-            return bool(await self._redis.exists(self._prefix + key))
-        except Exception as exc:
-            log.warning("rate limit store unavailable, using memory: %s", exc)
+        answer = await self._shared(lambda: self._redis.exists(self._prefix + key))
+        if answer is None:
             return await self._fallback.seen(key)
+        return bool(answer)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -53,15 +53,14 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     raise RuntimeError(f"server not ready in {timeout}s:\n{log.read_text()}")
 
 
-@contextmanager
-def live_server(
+def start_server(
     tmp_path: Path,
     env: dict[str, str],
     command: Sequence[str] | None = None,
     name: str = "server",
     port: int | None = None,
-) -> Iterator[Live]:
-    """Start `command` (default: hypercorn with hypercorn.toml and asgi:app) and stop it after."""
+) -> Live:
+    """Start `command` (default: hypercorn with hypercorn.toml and asgi:app); not yet ready."""
     port = port or free_port()
     argv = list(command or [str(BIN / "hypercorn"), "--config", "hypercorn.toml", "asgi:app"])
     argv += ["--bind", f"127.0.0.1:{port}"]
@@ -75,15 +74,50 @@ def live_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: tests can signal all of it
         )
-    live = Live(port, process, log)
+    return Live(port, process, log)
+
+
+def stop_servers(*servers: Live) -> None:
+    """SIGTERM to each still running, then wait for all (killed past 30 s)."""
+    running = [live for live in servers if live.process.poll() is None]
+    for live in running:
+        live.process.send_signal(signal.SIGTERM)
+    for live in running:
+        try:
+            live.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            live.process.kill()
+            live.process.wait()
+
+
+@contextmanager
+def live_server(
+    tmp_path: Path,
+    env: dict[str, str],
+    command: Sequence[str] | None = None,
+    name: str = "server",
+    port: int | None = None,
+) -> Iterator[Live]:
+    """Start `command` (default: hypercorn with hypercorn.toml and asgi:app) and stop it after."""
+    live = start_server(tmp_path, env, command, name, port)
     try:
-        wait_ready(live.url, process, log)
+        wait_ready(live.url, live.process, live.log)
         yield live
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_servers(live)
+
+
+@contextmanager
+def live_servers(
+    tmp_path: Path, env: dict[str, str], command: Sequence[str], names: Sequence[str]
+) -> Iterator[list[Live]]:
+    """Several servers started at once (their start-ups overlap), stopped together after."""
+    servers: list[Live] = []
+    try:
+        for name in names:
+            servers.append(start_server(tmp_path, env, command, name))
+        for live in servers:
+            wait_ready(live.url, live.process, live.log, timeout=60)
+        yield servers
+    finally:
+        stop_servers(*servers)

@@ -18,7 +18,14 @@ PG = "postgresql+asyncpg://app@db/app"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for name in ("APP_ENV", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DB_POOL_SIZE"):
+    for name in (
+        "APP_ENV",
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DB_POOL_SIZE",
+        "DATABASE_POOLER",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env file
 
@@ -93,3 +100,13 @@ def test_migrations_need_only_the_database_url(monkeypatch, environment):
         ConfigError, match=f"DATABASE_URL is required when APP_ENV is set to {environment}"
     ):
         load_migration_config(environment)
+
+
+def test_a_pooler_is_for_postgresql_and_named_when_wrong(monkeypatch):
+    monkeypatch.setenv("DATABASE_POOLER", "pgbouncer")
+    assert load_config("testing", database_url=PG).database_pooler == "pgbouncer"
+    with pytest.raises(ConfigError, match="DATABASE_POOLER: a pooler needs a postgresql"):
+        load_config("testing", database_url="sqlite+aiosqlite:///x.db")
+    monkeypatch.setenv("DATABASE_POOLER", "pgpool")
+    with pytest.raises(ConfigError, match="DATABASE_POOLER"):
+        load_config("testing", database_url=PG)
