@@ -31,6 +31,9 @@ NOT_AUTHOR = ErrorDoc.of(ArticleForbidden, "the caller is not the article's auth
 BLANK_TAG = ErrorDoc.of(
     Invalid("tagList", "can't contain blank tags"), "a tag is empty or only whitespace"
 )
+CHANGED = ErrorDoc.of(
+    ArticleChanged, "If-Match does not name the article's current version (nor `*`)"
+)
 NO_SLUG = ErrorDoc.of(
     Invalid("title", "could not be turned into a unique slug, try another"),
     "every slug tried for this title was taken meanwhile",
@@ -127,7 +130,7 @@ async def create_article(data: NewArticleBody) -> JSON:
 
 @bp.put("/<slug>")
 @tag(["articles"])
-@errors(NO_ARTICLE, NOT_AUTHOR, BLANK_TAG, NO_SLUG)
+@errors(NO_ARTICLE, NOT_AUTHOR, BLANK_TAG, NO_SLUG, CHANGED)
 @security.require_user
 @json_body(ArticleChangesBody)
 @conditional.versioned
@@ -136,7 +139,9 @@ async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
     """Update an article (its author only).
 
     Any of `title`, `description`, `body` and `tagList` (which replaces the tags); a field left
-    out stays, and none may be null. A new title gives a new slug: the old one then answers 404.
+    out stays, and none may be null. A new title gives a new slug; the old one keeps naming the
+    article (a GET there answers 301). With If-Match, only if the article is still that version
+    (else 412, nothing written); the answer's ETag is the next one to send.
     """
     view = await article_service.update(
         db.session(),

@@ -1,6 +1,7 @@
 """Examples for the OpenAPI document and /docs: every request and response body, and the
-parameters. tests/unit/test_examples.py checks each one against its model (responses by the
-same strict round trip as `routes.responses`), and the fuzz run sends the request examples.
+parameters (path, query and header). tests/unit/test_api_examples.py checks each one against its
+model (responses by the same strict round trip as `routes.responses`), and the fuzz run sends
+the request examples.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from service.schemas.users import (
     NewUserBody,
     UserChangesBody,
     UserResponse,
+)
+from service.schemas.webhooks import (
+    CreatedWebhookResponse,
+    DeliveryListResponse,
+    NewWebhookBody,
+    WebhookListResponse,
 )
 
 Example = dict[str, Any]  # {"summary": ..., "value": ...}
@@ -63,6 +70,34 @@ COMMENT = {
     "updatedAt": CREATED,
     "body": "It takes a Jacobian, and patience.",
     "author": {**JAKE, "username": "anne", "bio": None},
+}
+WEBHOOK = {
+    "id": 7,
+    "url": "https://hooks.example.com/conduit",
+    "events": ["article.published", "comment.created"],
+    "active": True,
+    "consecutiveFailures": 0,
+    "disabledAt": None,
+    "createdAt": CREATED,
+}
+DELIVERED = {
+    "id": 31,
+    "messageId": "msg_b3JkZXItMTIzNDU2Nzg5MA",
+    "event": "article.published",
+    "attempt": 2,
+    "statusCode": 204,
+    "error": None,
+    "latencyMs": 87,
+    "createdAt": UPDATED,
+}
+FAILED = {
+    **DELIVERED,
+    "id": 30,
+    "attempt": 1,
+    "statusCode": 503,
+    "error": "HTTP 503",
+    "latencyMs": 120,
+    "createdAt": CREATED,
 }
 ACCOUNT = {
     "id": 42,
@@ -137,6 +172,17 @@ REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
             },
         )
     },
+    NewWebhookBody: {
+        "webhook": _one(
+            "Two events to one endpoint",
+            {
+                "webhook": {
+                    "url": "https://hooks.example.com/conduit",
+                    "events": ["article.published", "comment.created"],
+                }
+            },
+        )
+    },
     LogoutForm: {
         "form": _one(
             "The sign-out form", {"csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw"}
@@ -179,6 +225,34 @@ RESPONSES: dict[type[Schema], dict[str, Example]] = {
     CommentResponse: {"comment": _one("A comment", {"comment": COMMENT})},
     CommentListResponse: {"comments": _one("Comments, newest first", {"comments": [COMMENT]})},
     TagListResponse: {"tags": _one("Tags in use, most used first", {"tags": ["dragons", "go"]})},
+    CreatedWebhookResponse: {
+        "webhook": _one(
+            "The new webhook with its signing secret (shown this once)",
+            {"webhook": {**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+        )
+    },
+    WebhookListResponse: {
+        "webhooks": _one("The webhooks, without their secrets", {"webhooks": [WEBHOOK]}),
+        "disabled": _one(
+            "A webhook disabled after a run of failed deliveries",
+            {
+                "webhooks": [
+                    {
+                        **WEBHOOK,
+                        "active": False,
+                        "consecutiveFailures": 20,
+                        "disabledAt": UPDATED,
+                    }
+                ]
+            },
+        ),
+    },
+    DeliveryListResponse: {
+        "deliveries": _one(
+            "A retry that succeeded after a failure, newest first",
+            {"deliveries": [DELIVERED, FAILED]},
+        )
+    },
     Health: {"ok": _one("Alive", {"status": "ok"})},
     Readiness: {"ready": _one("Ready", {"status": "ready"})},
 }
@@ -196,4 +270,9 @@ PARAMETERS: dict[str, Any] = {
     "favorited": "jake",
     "q": "ja",
     "next": "/account",
+    "webhook_id": 7,
+    # Request headers.
+    "Idempotency-Key": "5f0c4e2a-9b7d-4c1e-8a3f-2d6b9e0c7a14",
+    "If-None-Match": '"q1Wk3fZx0mC8a3zvKQvYbW1n"',
+    "If-Match": '"q1Wk3fZx0mC8a3zvKQvYbW1n"',
 }
