@@ -26,6 +26,8 @@ from service.services import articles as article_service
 
 bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 
+ARTICLE = "/<article_slug:slug>"  # never `feed`: that path is the feed's alone
+
 NO_ARTICLE = ErrorDoc.of(ArticleNotFound, "no article has this slug")
 NOT_AUTHOR = ErrorDoc.of(ArticleForbidden, "the caller is not the article's author")
 BLANK_TAG = ErrorDoc.of(
@@ -83,7 +85,7 @@ async def feed(query_args: PageQuery) -> JSON:
     return article_list_response(views, total)
 
 
-@bp.get("/<slug>")
+@bp.get(ARTICLE)
 @tag(["articles"])
 @errors(NO_ARTICLE)
 @security.optional_user
@@ -128,7 +130,7 @@ async def create_article(data: NewArticleBody) -> JSON:
     return article_response(view)
 
 
-@bp.put("/<slug>")
+@bp.put(ARTICLE)
 @tag(["articles"])
 @errors(NO_ARTICLE, NOT_AUTHOR, BLANK_TAG, NO_SLUG, CHANGED)
 @security.require_user
@@ -153,7 +155,7 @@ async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
     return article_response(view)
 
 
-@bp.delete("/<slug>")
+@bp.delete(ARTICLE)
 @tag(["articles"])
 @errors(NO_ARTICLE, NOT_AUTHOR)
 @answers(Answer(204, "Deleted; no content."))
