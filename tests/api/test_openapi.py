@@ -220,6 +220,8 @@ async def test_request_strings_refuse_nul_and_blank_where_the_server_does(docume
     image = schemas["UserChanges"]["properties"]["image"]["anyOf"][0]
     assert re.fullmatch(image["pattern"], "javascript:alert(1)") is None
     assert re.fullmatch(image["pattern"], "HTTPS://example.com/a.png")
+    assert re.fullmatch(image["pattern"], "https://example.com/\x85") is None  # C1 control
+    assert image["format"] == "http-url"  # the rest of the rule: tests/fuzz/hooks.py
     query = document["paths"]["/api/articles"]["get"]["parameters"]
     tag = next(p for p in query if p["name"] == "tag")
     assert re.fullmatch(tag["schema"]["anyOf"][0]["pattern"], "a\x00") is None

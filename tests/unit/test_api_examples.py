@@ -9,6 +9,7 @@ import unicodedata
 
 import pytest
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from hypothesis import given, settings
 from pydantic import BaseModel, ValidationError
 
 from service.routes.responses import check_body
@@ -17,11 +18,13 @@ from service.schemas.conduit import NewArticle
 from service.schemas.examples import REQUESTS, RESPONSES
 from service.schemas.users import (
     EMAIL_PATTERN,
+    IMAGE_PATTERN,
     USERNAME_PATTERN,
     NewUser,
     UserChanges,
     _username_chars,
 )
+from tests.fuzz.hooks import IMAGE_URLS
 
 REQUEST_EXAMPLES = [
     pytest.param(model, example["value"], id=f"{model.__name__}-{name}")
@@ -113,3 +116,12 @@ def _valid(model: type[BaseModel], **fields: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(IMAGE_URLS)
+def test_the_fuzz_runs_image_urls_are_accepted(url: str):
+    """tests/fuzz/hooks.py generates `http-url` values from a strategy: each one must pass
+    the validator and the pattern, or the fuzz run reports the server refusing valid data."""
+    assert _valid(UserChanges, image=url), url
+    assert re.fullmatch(IMAGE_PATTERN, url), url
