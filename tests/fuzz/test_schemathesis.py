@@ -6,7 +6,9 @@ the test, with schemathesis' report.
 
 Not part of `make test` (the `fuzz` mark): `make fuzz` runs it, on PostgreSQL in a database
 of its own. A fixed seed and a bounded number of examples keep it to a few minutes on 2 cores;
-FUZZ_MAX_EXAMPLES and FUZZ_SEED change them.
+FUZZ_SEED, FUZZ_MAX_EXAMPLES and FUZZ_PHASES (schemathesis' phases, comma-separated; for the
+anonymous run FUZZ_ANONYMOUS_PHASES, by default the same) change them. .ci/run takes a smaller
+budget: 3 examples, and the coverage phase (the costliest) in the anonymous run only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ pytestmark = pytest.mark.fuzz
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
+PHASES = os.environ.get("FUZZ_PHASES", "examples,coverage,fuzzing,stateful")
+ANONYMOUS_PHASES = os.environ.get("FUZZ_ANONYMOUS_PHASES", PHASES)
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 REPORTS = ROOT / "test-output" / "fuzz"
 
@@ -45,6 +49,8 @@ def schemathesis(
         str(SEED),
         "--max-examples",
         str(MAX_EXAMPLES),
+        "--phases",
+        PHASES if account is not None else ANONYMOUS_PHASES,
         "--workers",
         "1",
         "--continue-on-failure",
