@@ -71,9 +71,11 @@ COMMENT = {
     "body": "It takes a Jacobian, and patience.",
     "author": {**JAKE, "username": "anne", "bio": None},
 }
+# A public address, not a name: the fuzz run sends this example, and a name needs DNS.
+WEBHOOK_URL = "https://93.184.216.34/conduit"
 WEBHOOK = {
     "id": 7,
-    "url": "https://hooks.example.com/conduit",
+    "url": WEBHOOK_URL,
     "events": ["article.published", "comment.created"],
     "active": True,
     "consecutiveFailures": 0,
@@ -177,7 +179,7 @@ REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
             "Two events to one endpoint",
             {
                 "webhook": {
-                    "url": "https://hooks.example.com/conduit",
+                    "url": WEBHOOK_URL,
                     "events": ["article.published", "comment.created"],
                 }
             },
