@@ -46,7 +46,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.url_map.redirect_defaults = False
     app.request_class = ApiRequest
     app.url_map.converters["id"] = IdConverter
-    app.url_map.converters["article_slug"] = ArticleSlugConverter
+    app.url_map.converters["slug"] = ArticleSlugConverter
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

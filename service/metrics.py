@@ -90,7 +90,7 @@ def _method() -> str:
 
 
 def _route() -> str:
-    # The rule, not the path: /api/articles/<slug> is one series, whatever the slug; every
+    # The rule, not the path: /api/articles/<slug:slug> is one series, whatever the slug; every
     # path that matches no rule is one series too.
     rule = request.url_rule
     return rule.rule if rule is not None else "unmatched"

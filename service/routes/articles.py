@@ -26,7 +26,7 @@ from service.services import articles as article_service
 
 bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 
-ARTICLE = "/<article_slug:slug>"  # never `feed`: that path is the feed's alone
+ARTICLE = "/<slug:slug>"  # never `feed`: that path is the feed's alone
 
 NO_ARTICLE = ErrorDoc.of(ArticleNotFound, "no article has this slug")
 NOT_AUTHOR = ErrorDoc.of(ArticleForbidden, "the caller is not the article's author")

@@ -37,9 +37,10 @@ class IdConverter(BaseConverter):
 
 
 class ArticleSlugConverter(BaseConverter):
-    """`<article_slug:name>`: the last segment of /api/articles/<slug>, any but a fixed path
-    there (`feed`, which no article's slug can be). So /api/articles/feed is the feed's alone:
-    PUT and DELETE there are 405, and OPTIONS does not list them."""
+    """`<slug:name>`: the last segment of /api/articles/<slug:slug>, any but a fixed path there
+    (`feed`, which no article's slug can be). So /api/articles/feed is the feed's alone: PUT
+    and DELETE there are 405, and OPTIONS does not list them. The route template (metrics,
+    access log) names the converter, as `<id:...>` does."""
 
     regex = rf"(?!(?:{'|'.join(re.escape(word) for word in sorted(RESERVED))})$)[^/]+"
     part_isolating = True
