@@ -205,10 +205,15 @@ def field_error(model: type[BaseModel]) -> ErrorDoc:
 
 
 def query_error(parameters: list[dict[str, Any]]) -> list[ErrorDoc]:
-    names = [p["name"] for p in parameters if p.get("in") == "query"]
+    query = {p["name"]: p for p in parameters if p.get("in") == "query"}
+    names = list(query)
     docs = []
     if "limit" in names:
-        docs.append(ErrorDoc(422, "limit", "must be less than or equal to 100", "1 to 100"))
+        bounds = query["limit"]["schema"]
+        low, high = bounds.get("minimum", 1), bounds.get("maximum", 100)
+        docs.append(
+            ErrorDoc(422, "limit", f"must be less than or equal to {high}", f"{low} to {high}")
+        )
     if "offset" in names:
         docs.append(ErrorDoc(422, "offset", "must be greater than or equal to 0", ""))
     texts = [name for name in names if name not in ("limit", "offset")]
