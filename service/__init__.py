@@ -31,7 +31,7 @@ from service.routes import (
 from service.routes import errors as error_handlers
 from service.routes.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from service.routes.openapi import ServiceOpenAPIProvider
-from service.routes.validation import ApiRequest, IdConverter
+from service.routes.validation import ApiRequest, ArticleSlugConverter, IdConverter
 from service.services.tags import TagCache
 
 
@@ -58,6 +58,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.url_map.redirect_defaults = False
     app.request_class = ApiRequest
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["slug"] = ArticleSlugConverter
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

@@ -232,3 +232,7 @@ class IdempotencyKeyTakenOver(IdempotencyKeyInUse):
     """This request outlived its claim and a retry took the key over: the retry's answer counts."""
 
     message = "was taken over by a retry of this request"
+
+
+# Answered with `Retry-After` (their `retry_after` seconds): worth trying again later.
+RETRY_AFTER_ERRORS = (TooManyRequests, Unavailable, IdempotencyKeyInUse)

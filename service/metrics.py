@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from quart import Blueprint, Quart, Response, current_app, g, request
 from quart_schema import tag
 
-from service.routes.apidoc import Answer, answers
+from service.routes.apidoc import Answer, answers, without_database
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -90,7 +90,7 @@ def _method() -> str:
 
 
 def _route() -> str:
-    # The rule, not the path: /api/articles/<slug> is one series, whatever the slug; every
+    # The rule, not the path: /api/articles/<slug:slug> is one series, whatever the slug; every
     # path that matches no rule is one series too.
     rule = request.url_rule
     return rule.rule if rule is not None else "unmatched"
@@ -133,6 +133,7 @@ def _render() -> bytes:
 
 @bp.get("/metrics")
 @tag(["operations"])
+@without_database  # the job queue's gauges are left out if it fails
 @answers(
     Answer(
         200,

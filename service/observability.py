@@ -249,7 +249,7 @@ def init_app(app: Quart) -> None:
         record = _access.get()
         if record is not None:
             record.request_id = request_id
-            # The rule, not the path: /api/articles/<slug> whatever the slug.
+            # The rule, not the path: /api/articles/<slug:slug> whatever the slug.
             record.route = request.url_rule.rule if request.url_rule is not None else None
 
     @app.after_request

@@ -50,7 +50,13 @@ def check_address(ip: IPAddress, allow_private: bool) -> None:
 
 
 def check_url_shape(url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # ValueError for a broken IPv6 literal
+        port = parts.port  # ValueError unless a number from 0 to 65535
+    except ValueError as exc:
+        raise AddressRefused(f"the URL is malformed: {exc}") from exc
+    if port == 0:
+        raise AddressRefused("port 0 cannot be called")
     if parts.scheme not in ("http", "https"):
         raise AddressRefused("only http and https URLs can be called")
     if not parts.hostname:
@@ -100,7 +106,7 @@ class WebhookClient:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: IDNA refused the name
             raise AddressRefused(f"{host} does not resolve") from exc
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses:

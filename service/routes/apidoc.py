@@ -3,6 +3,8 @@
 - `errors(...)`: the domain errors it can answer; status, key and message come from each
   error class (or instance, for a key or message chosen where it is raised).
 - `answers(...)`: answers that are not a JSON model: HTML pages, redirects, plain text, no body.
+- `without_database`: the route never opens a database session, so an outage cannot give it
+  the database's 503 (`service`), which every other route documents.
 
 The statuses every route of a kind can answer (401 for credentials, 403 for a cookie write
 without its CSRF token, 413/415/422 for a JSON body, 422 for a query, 500 and 503 for all) are
@@ -15,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from service.errors import AppError
+from service.errors import RETRY_AFTER_ERRORS, AppError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ERRORS_ATTRIBUTE = "_service_errors"
 ANSWERS_ATTRIBUTE = "_service_answers"
+WITHOUT_DATABASE_ATTRIBUTE = "_service_without_database"
 
 HTML = "text/html"
 
@@ -33,10 +36,13 @@ class ErrorDoc:
     key: str
     message: str
     when: str = ""
+    retry_after: bool = False  # answered with `Retry-After`
 
     @classmethod
     def of(cls, error: AppError | type[AppError], when: str = "") -> ErrorDoc:
-        return cls(error.status, error.key, error.message, when)
+        kind = error if isinstance(error, type) else type(error)
+        retry_after = issubclass(kind, RETRY_AFTER_ERRORS)
+        return cls(error.status, error.key, error.message, when, retry_after)
 
     @property
     def body(self) -> dict[str, dict[str, list[str]]]:
@@ -74,6 +80,16 @@ def answers(*items: Answer) -> Callable[[F], F]:
         return func
 
     return decorator
+
+
+def without_database(func: F) -> F:
+    """Document that this route answers without the database (no outage 503)."""
+    setattr(func, WITHOUT_DATABASE_ATTRIBUTE, True)
+    return func
+
+
+def uses_database(func: Callable[..., Any]) -> bool:
+    return not getattr(func, WITHOUT_DATABASE_ATTRIBUTE, False)
 
 
 def declared_errors(func: Callable[..., Any]) -> tuple[ErrorDoc, ...]:

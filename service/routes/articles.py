@@ -26,10 +26,15 @@ from service.services import articles as article_service
 
 bp = Blueprint("articles", __name__, url_prefix="/api/articles")
 
+ARTICLE = "/<slug:slug>"  # never `feed`: that path is the feed's alone
+
 NO_ARTICLE = ErrorDoc.of(ArticleNotFound, "no article has this slug")
 NOT_AUTHOR = ErrorDoc.of(ArticleForbidden, "the caller is not the article's author")
 BLANK_TAG = ErrorDoc.of(
     Invalid("tagList", "can't contain blank tags"), "a tag is empty or only whitespace"
+)
+CHANGED = ErrorDoc.of(
+    ArticleChanged, "If-Match does not name the article's current version (nor `*`)"
 )
 NO_SLUG = ErrorDoc.of(
     Invalid("title", "could not be turned into a unique slug, try another"),
@@ -80,7 +85,7 @@ async def feed(query_args: PageQuery) -> JSON:
     return article_list_response(views, total)
 
 
-@bp.get("/<slug>")
+@bp.get(ARTICLE)
 @tag(["articles"])
 @errors(NO_ARTICLE)
 @security.optional_user
@@ -125,9 +130,9 @@ async def create_article(data: NewArticleBody) -> JSON:
     return article_response(view)
 
 
-@bp.put("/<slug>")
+@bp.put(ARTICLE)
 @tag(["articles"])
-@errors(NO_ARTICLE, NOT_AUTHOR, BLANK_TAG, NO_SLUG)
+@errors(NO_ARTICLE, NOT_AUTHOR, BLANK_TAG, NO_SLUG, CHANGED)
 @security.require_user
 @json_body(ArticleChangesBody)
 @conditional.versioned
@@ -136,7 +141,9 @@ async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
     """Update an article (its author only).
 
     Any of `title`, `description`, `body` and `tagList` (which replaces the tags); a field left
-    out stays, and none may be null. A new title gives a new slug: the old one then answers 404.
+    out stays, and none may be null. A new title gives a new slug; the old one keeps naming the
+    article (a GET there answers 301). With If-Match, only if the article is still that version
+    (else 412, nothing written); the answer's ETag is the next one to send.
     """
     view = await article_service.update(
         db.session(),
@@ -148,7 +155,7 @@ async def update_article(slug: str, data: ArticleChangesBody) -> JSON:
     return article_response(view)
 
 
-@bp.delete("/<slug>")
+@bp.delete(ARTICLE)
 @tag(["articles"])
 @errors(NO_ARTICLE, NOT_AUTHOR)
 @answers(Answer(204, "Deleted; no content."))

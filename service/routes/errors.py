@@ -20,7 +20,7 @@ from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
 from service import db, observability
-from service.errors import AppError, IdempotencyKeyInUse, TooManyRequests, Unavailable
+from service.errors import RETRY_AFTER_ERRORS, AppError
 from service.jsonio import json_response
 
 log = logging.getLogger("service.errors")
@@ -109,7 +109,7 @@ def register(app: Quart) -> None:
     @app.errorhandler(AppError)
     async def _app_error(exc: AppError) -> Response:
         headers = {}
-        if isinstance(exc, TooManyRequests | Unavailable | IdempotencyKeyInUse):
+        if isinstance(exc, RETRY_AFTER_ERRORS):
             headers["Retry-After"] = str(exc.retry_after)
         return error_response(exc.status, exc.to_dict(), **headers)
 

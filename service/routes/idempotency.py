@@ -27,17 +27,21 @@ from typing import Any, TypeVar
 
 from quart import Response, current_app, request
 from quart.typing import ResponseTypes
-from quart_schema import document_headers, document_response
+from quart_schema import document_headers
+from quart_schema.validation import QUART_SCHEMA_RESPONSE_ATTRIBUTE
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.datastructures import Headers
 
 from service import db, security
-from service.errors import IDEMPOTENCY_KEY, IdempotencyKeyInvalid, IdempotencyKeyTakenOver
-from service.schemas.idempotency import (
-    IdempotencyConflictBody,
-    IdempotencyHeaders,
-    IdempotencyInvalidBody,
+from service.errors import (
+    IDEMPOTENCY_KEY,
+    IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotencyKeyTakenOver,
 )
+from service.routes.apidoc import Answer, ErrorDoc, answers, errors
+from service.schemas.idempotency import IdempotencyHeaders
 from service.services import idempotency as idempotency_service
 from service.services.idempotency import Claim, StoredResponse
 
@@ -97,9 +101,29 @@ def idempotent(func: F) -> F:
         return await _run(session, begun, func, args, kwargs)
 
     document_headers(IdempotencyHeaders)(wrapper)
-    document_response(IdempotencyConflictBody, 409)(wrapper)
-    document_response(IdempotencyInvalidBody, 422)(wrapper)
+    errors(*KEY_ERRORS)(wrapper)
+    created = [code for code in getattr(func, QUART_SCHEMA_RESPONSE_ATTRIBUTE, {}) if code < 300]
+    answers(*(Answer(code, "", headers=(REPLAYED_HEADER,)) for code in created))(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+# For /openapi.json (the header itself: schemas.idempotency).
+KEY_ERRORS = (
+    ErrorDoc.of(
+        IdempotencyKeyInUse,
+        "a request with this Idempotency-Key is still in progress: retry after `Retry-After` "
+        "seconds for its answer",
+    ),
+    ErrorDoc.of(
+        IdempotencyKeyTakenOver,
+        "this request outlived its claim on the key and a retry took it over; nothing was kept",
+    ),
+    ErrorDoc.of(IdempotencyKeyInvalid, "the Idempotency-Key header is malformed"),
+    ErrorDoc.of(IdempotencyKeyInvalid(message="must be sent once"), "two Idempotency-Key headers"),
+    ErrorDoc.of(
+        IdempotencyKeyReused, "the key was used with another method, path or body in 24 hours"
+    ),
+)
 
 
 def _scope() -> str:

@@ -30,7 +30,7 @@ from werkzeug.routing import BaseConverter, Rule
 from service.deadline import RequestTimedOut
 from service.errors import CsrfFailed, Invalid, TokenInvalid, TokenMissing
 from service.routes import conditional
-from service.routes.apidoc import ErrorDoc, declared_answers, declared_errors
+from service.routes.apidoc import ErrorDoc, declared_answers, declared_errors, uses_database
 from service.routes.validation import NUL_FREE_ATTRIBUTE, IdConverter, UnsupportedMediaType
 from service.schemas.base import NO_NUL, ErrorBody
 from service.schemas.examples import PARAMETERS, REQUESTS, RESPONSES
@@ -65,8 +65,17 @@ something.
 **Errors.** Every error has one shape, `{"errors": {"<key>": ["message", ...]}}`: the key is the
 field at fault for 409 and 422, `token` or `credentials` for 401, the resource for 403 and 404,
 `body` for a body that is not JSON, too large or malformed, `request` for a deadline or a busy
-server. 429 and 503 carry `Retry-After` (seconds). Every answer carries `X-Request-ID`: quote it
-when something goes wrong.
+server, `service` for a database that cannot be used now. 429 and 503 carry `Retry-After`
+(seconds). Every answer carries `X-Request-ID`: quote it when something goes wrong.
+
+**Caching and versions.** Reads answer an `ETag` and `Cache-Control`; send the tag back in
+`If-None-Match` for a 304 without a body while it is current. An article's update takes the
+tag in `If-Match` and answers 412 if someone changed the article meanwhile. An old slug of a
+renamed article answers 301 to the current one.
+
+**Safe retries.** The POSTs that create something take an optional `Idempotency-Key`: a retry
+with the same key and body gets the first answer again (`Idempotent-Replayed: true`) instead
+of creating a second one.
 """
 
 TAGS = [
@@ -77,6 +86,7 @@ TAGS = [
     {"name": "comments", "description": "Comments on articles"},
     {"name": "tags", "description": "Tags in use"},
     {"name": "admin", "description": "Admins only: the audit log"},
+    {"name": "webhooks", "description": "Signed notifications of site events (admins)"},
     {"name": "operations", "description": "Liveness, readiness and metrics"},
     {"name": "pages", "description": "The front door, the browser pages (HTML), the favicon"},
 ]
@@ -102,6 +112,16 @@ HEADERS: dict[str, dict[str, Any]] = {
         "description": "The signed session cookie `conduit_session` (HttpOnly, SameSite=Lax).",
         "schema": {"type": "string"},
     },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the "
+        "same `Idempotency-Key`: nothing was done again. Absent on a first answer.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+# On a status whose other answers carry no Retry-After (409: only for an Idempotency-Key in use).
+SOMETIMES_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again, with the answers that say to.",
+    "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
 }
 
 JSON_VALUE = {
@@ -125,12 +145,15 @@ STATUS_TEXT = {
     200: "OK.",
     201: "Created.",
     204: "Done; no content.",
+    301: "Moved permanently: a redirect.",
     303: "See other: a redirect.",
+    304: "Not modified; no body.",
     400: "Bad request.",
     401: "Unauthorized: no valid credentials.",
     403: "Forbidden: the caller may not do this.",
     404: "Not found.",
-    409: "Conflict: already taken.",
+    409: "Conflict.",
+    412: "Precondition failed.",
     413: "Payload too large.",
     415: "Unsupported media type.",
     422: "Unprocessable: a field, parameter or the body is invalid.",
@@ -160,6 +183,13 @@ TIMED_OUT = ErrorDoc.of(
 INTERNAL = ErrorDoc(
     500, "server", "internal error; quote request id 3f2a9c0e5b7d4e1fa6c8d9b0e1f2a3b4"
 )
+DATABASE_DOWN = ErrorDoc(
+    503,
+    "service",
+    "unavailable, try again later; quote request id 3f2a9c0e5b7d4e1fa6c8d9b0e1f2a3b4",
+    "the database cannot be reached, is shutting down or out of connections, or would not "
+    "finish a statement or get a lock in time; the request's writes are rolled back",
+)
 
 
 def field_error(model: type[BaseModel]) -> ErrorDoc:
@@ -178,10 +208,15 @@ def field_error(model: type[BaseModel]) -> ErrorDoc:
 
 
 def query_error(parameters: list[dict[str, Any]]) -> list[ErrorDoc]:
-    names = [p["name"] for p in parameters if p.get("in") == "query"]
+    query = {p["name"]: p for p in parameters if p.get("in") == "query"}
+    names = list(query)
     docs = []
     if "limit" in names:
-        docs.append(ErrorDoc(422, "limit", "must be less than or equal to 100", "1 to 100"))
+        bounds = query["limit"]["schema"]
+        low, high = bounds.get("minimum", 1), bounds.get("maximum", 100)
+        docs.append(
+            ErrorDoc(422, "limit", f"must be less than or equal to {high}", f"{low} to {high}")
+        )
     if "offset" in names:
         docs.append(ErrorDoc(422, "offset", "must be greater than or equal to 0", ""))
     texts = [name for name in names if name not in ("limit", "offset")]
@@ -239,13 +274,13 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
         func = self._app.view_functions[rule.endpoint]
+        conditional.document(func, paths)  # ETag, If-None-Match, If-Match, 301, 304, 412
         for item in paths.values():
             for method in list(item):
                 # quart-schema shares one operation between a rule's methods: copy it first.
                 item[method] = complete(
                     copy.deepcopy(item[method]), method, func, self._app.config["MAX_JSON_DEPTH"]
                 )
-        conditional.document(func, paths)  # ETag, If-None-Match, If-Match, 301, 304, 412
         return paths, components
 
 
@@ -297,6 +332,8 @@ def complete(
         headers["X-Request-ID"] = {"$ref": "#/components/headers/X-Request-ID"}
         if int(code) in RETRY_STATUSES:
             headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+        elif any(doc.retry_after for doc in by_status.get(int(code), ())):
+            headers["Retry-After"] = SOMETIMES_RETRY_AFTER  # e.g. 409 for a key in use
     operation["responses"] = dict(sorted(responses.items()))
 
     for parameter in operation["parameters"]:
@@ -318,6 +355,7 @@ PATH_DESCRIPTIONS = {
     "username": "A username, in any letter case",
     "user_id": "An account's id",
     "comment_id": "A comment's id",
+    "webhook_id": "A webhook's id",
 }
 
 
@@ -353,6 +391,8 @@ def operation_errors(
         yield from query_error(operation["parameters"])
     yield from declared_errors(func)
     yield INTERNAL
+    if uses_database(func):
+        yield DATABASE_DOWN
     yield TIMED_OUT
 
 

@@ -7,7 +7,7 @@ from quart_schema import document_response, tag
 
 from service import db
 from service.errors import Unavailable
-from service.routes.apidoc import ErrorDoc, errors
+from service.routes.apidoc import ErrorDoc, errors, without_database
 from service.schemas.ops import Health, Readiness
 
 bp = Blueprint("ops", __name__)
@@ -17,6 +17,7 @@ READY_TIMEOUT_SECONDS = 2.0
 
 @bp.get("/healthz")
 @tag(["operations"])
+@without_database
 @document_response(Health)
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers.
@@ -28,6 +29,7 @@ async def healthz() -> dict[str, str]:
 
 @bp.get("/readyz")
 @tag(["operations"])
+@without_database  # its own 503s say what the database does
 @errors(
     ErrorDoc.of(Unavailable(key="service", message="draining"), "the instance is shutting down"),
     ErrorDoc.of(

@@ -23,7 +23,7 @@ from service.errors import (
     UsernameTaken,
 )
 from service.models import User
-from service.routes.apidoc import HTML, Answer, ErrorDoc, answers, errors
+from service.routes.apidoc import HTML, Answer, ErrorDoc, answers, errors, without_database
 from service.routes.errors import validation_errors
 from service.schemas.pages import (
     LoginForm,
@@ -135,6 +135,7 @@ async def _login_form(
 
 @bp.get("/login")
 @tag(["pages"])
+@without_database
 @document_querystring(LoginPageQuery)
 @answers(page(200, "The sign-in form (HTML), with the session's CSRF token in a hidden field."))
 async def login_page() -> Response:
@@ -386,8 +387,22 @@ async def logout() -> Response:
 
 
 @bp.post("/logout-all")
+@tag(["pages"])
+@document_request(LogoutForm, source=DataSource.FORM)
+@answers(
+    redirect_to(
+        "Signed out everywhere: every session and token of the account ended (or, without a "
+        "signed-in session, nothing to end), then the sign-in page."
+    )
+)
+@errors(ErrorDoc.of(CsrfFailed, "the form field and `X-CSRF-Token` are both missing or wrong"))
 async def logout_everywhere() -> Response:
-    """The account page's "sign out everywhere": every session and token of the account."""
+    """Sign out everywhere.
+
+    The account page's second button: ends every browser session and revokes every token of
+    the signed-in account, this session included. Needs the session's CSRF token, in the form
+    or the header.
+    """
     form = await request.form
     security.check_csrf(form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER))
     user = await security.session_user()

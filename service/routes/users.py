@@ -16,6 +16,7 @@ from service.errors import (
     RefreshTokenExpired,
     RefreshTokenInvalid,
     RefreshTokenReused,
+    RegistrationRateLimited,
     ResetTokenInvalid,
     UserForbidden,
     UsernameTaken,
@@ -67,7 +68,15 @@ ROLE_ADMIN_ONLY = ErrorDoc.of(
 
 @bp.post("/users")
 @tag(["accounts"])
-@errors(*TAKEN, BUSY)
+@errors(
+    *TAKEN,
+    ErrorDoc.of(
+        RegistrationRateLimited,
+        "more registrations from this client address than REGISTER_RATE_LIMIT_PER_ADDRESS "
+        "within REGISTER_RATE_LIMIT_WINDOW_SECONDS",
+    ),
+    BUSY,
+)
 @json_body(NewUserBody)
 @idempotent
 @responds(SignedInResponse, 201)
@@ -172,7 +181,7 @@ async def update_current(data: UserChangesBody) -> JSON:
 
     Any of `email`, `username`, `password`, `bio` and `image`; a field left out stays as it is.
     `bio` and `image` may be null to clear them; the others may not. A new password ends every
-    browser session of the account. Answers the user with a fresh token.
+    token and browser session of the account; the answer's fresh token is the one that works.
     """
     user = security.current_user()
     updated = await user_service.update(
@@ -189,6 +198,7 @@ async def update_current(data: UserChangesBody) -> JSON:
 
 @bp.post("/user/logout-all")
 @tag(["accounts"])
+@answers(Answer(204, "Signed out everywhere, this token included; no content."))
 @security.require_user
 async def logout_all() -> tuple[str, int]:
     """Sign out everywhere.

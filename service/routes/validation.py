@@ -13,6 +13,7 @@ from quart_schema import validate_querystring, validate_request
 from werkzeug.routing import BaseConverter
 
 from service.errors import AppError, Invalid
+from service.services.slugs import RESERVED
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +34,16 @@ class IdConverter(BaseConverter):
 
     def to_url(self, value: object) -> str:
         return str(value)
+
+
+class ArticleSlugConverter(BaseConverter):
+    """`<slug:name>`: the last segment of /api/articles/<slug:slug>, any but a fixed path there
+    (`feed`, which no article's slug can be). So /api/articles/feed is the feed's alone: PUT
+    and DELETE there are 405, and OPTIONS does not list them. The route template (metrics,
+    access log) names the converter, as `<id:...>` does."""
+
+    regex = rf"(?!(?:{'|'.join(re.escape(word) for word in sorted(RESERVED))})$)[^/]+"
+    part_isolating = True
 
 
 class UnsupportedMediaType(AppError):

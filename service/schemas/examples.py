@@ -1,6 +1,7 @@
 """Examples for the OpenAPI document and /docs: every request and response body, and the
-parameters. tests/unit/test_examples.py checks each one against its model (responses by the
-same strict round trip as `routes.responses`), and the fuzz run sends the request examples.
+parameters (path, query and header). tests/unit/test_api_examples.py checks each one against its
+model (responses by the same strict round trip as `routes.responses`), and the fuzz run sends
+the request examples.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ from service.schemas.users import (
     UserChangesBody,
     UserResponse,
 )
+from service.schemas.webhooks import (
+    CreatedWebhookResponse,
+    DeliveryListResponse,
+    NewWebhookBody,
+    WebhookListResponse,
+)
 
 Example = dict[str, Any]  # {"summary": ..., "value": ...}
 
@@ -86,6 +93,36 @@ COMMENT = {
     "updatedAt": CREATED,
     "body": "It takes a Jacobian, and patience.",
     "author": {**JAKE, "username": "anne", "bio": None},
+}
+# A public address, not a name: the fuzz run sends this example, and a name needs DNS.
+WEBHOOK_URL = "https://93.184.216.34/conduit"
+WEBHOOK = {
+    "id": 7,
+    "url": WEBHOOK_URL,
+    "events": ["article.published", "comment.created"],
+    "active": True,
+    "consecutiveFailures": 0,
+    "disabledAt": None,
+    "createdAt": CREATED,
+}
+DELIVERED = {
+    "id": 31,
+    "messageId": "msg_b3JkZXItMTIzNDU2Nzg5MA",
+    "event": "article.published",
+    "attempt": 2,
+    "statusCode": 204,
+    "error": None,
+    "latencyMs": 87,
+    "createdAt": UPDATED,
+}
+FAILED = {
+    **DELIVERED,
+    "id": 30,
+    "attempt": 1,
+    "statusCode": 503,
+    "error": "HTTP 503",
+    "latencyMs": 120,
+    "createdAt": CREATED,
 }
 ACCOUNT = {
     "id": 42,
@@ -163,6 +200,17 @@ REQUESTS: dict[type[BaseModel], dict[str, Example]] = {
                 "password": "jakejakejake",
                 "csrf_token": "kq3V0c9bYt7f2Wc1mJ8xR4nL6pA5sD0eH2gU7iO9zQw",
                 "next": "/account",
+            },
+        )
+    },
+    NewWebhookBody: {
+        "webhook": _one(
+            "Two events to one endpoint",
+            {
+                "webhook": {
+                    "url": WEBHOOK_URL,
+                    "events": ["article.published", "comment.created"],
+                }
             },
         )
     },
@@ -303,6 +351,34 @@ RESPONSES: dict[type[Schema], dict[str, Example]] = {
             password_reset_response(3600),
         )
     },
+    CreatedWebhookResponse: {
+        "webhook": _one(
+            "The new webhook with its signing secret (shown this once)",
+            {"webhook": {**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+        )
+    },
+    WebhookListResponse: {
+        "webhooks": _one("The webhooks, without their secrets", {"webhooks": [WEBHOOK]}),
+        "disabled": _one(
+            "A webhook disabled after a run of failed deliveries",
+            {
+                "webhooks": [
+                    {
+                        **WEBHOOK,
+                        "active": False,
+                        "consecutiveFailures": 20,
+                        "disabledAt": UPDATED,
+                    }
+                ]
+            },
+        ),
+    },
+    DeliveryListResponse: {
+        "deliveries": _one(
+            "A retry that succeeded after a failure, newest first",
+            {"deliveries": [DELIVERED, FAILED]},
+        )
+    },
     Health: {"ok": _one("Alive", {"status": "ok"})},
     Readiness: {"ready": _one("Ready", {"status": "ready"})},
     ServiceIndex: {"index": _one("What this service is, and links", service_index())},
@@ -327,4 +403,9 @@ PARAMETERS: dict[str, Any] = {
     "until": "2026-11-26T00:00:00Z",
     "cursor": "MTc5NTU5NzkyMzAwNDAwMC4xNw",
     "token": EXAMPLE_RESET_TOKEN,
+    "webhook_id": 7,
+    # Request headers.
+    "Idempotency-Key": "5f0c4e2a-9b7d-4c1e-8a3f-2d6b9e0c7a14",
+    "If-None-Match": '"q1Wk3fZx0mC8a3zvKQvYbW1n"',
+    "If-Match": '"q1Wk3fZx0mC8a3zvKQvYbW1n"',
 }

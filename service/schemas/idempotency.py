@@ -7,8 +7,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from service.schemas.base import ErrorBody
-
 # As services/idempotency.py checks it (1..255 printable ASCII).
 IdempotencyKeyValue = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x20-\x7e]+$")
@@ -35,14 +33,3 @@ class IdempotencyHeaders(BaseModel):
             "characters, e.g. a random UUID per operation."
         ),
     )
-
-
-class IdempotencyConflictBody(ErrorBody):
-    """Conflict: a request with this Idempotency-Key is still in progress (retry after
-    `Retry-After` seconds: it then answers with the first request's result), or the request
-    clashes with what exists (on registration: a taken username or email)."""
-
-
-class IdempotencyInvalidBody(ErrorBody):
-    """Invalid: a field of the body, or the Idempotency-Key header (malformed, or already used
-    with a different method, path or body)."""

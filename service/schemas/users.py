@@ -88,15 +88,19 @@ Email = Annotated[
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 Bio = Annotated[str, StringConstraints(max_length=BIO_MAX)]
 # Only web addresses: never `javascript:` or `data:` in a client's <img src>. The pattern is
-# what the document can say of `_http_url` (which also wants a host and a valid port).
-IMAGE_PATTERN = r"^(|[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f]+)$"
+# what the document can say of `_http_url` (which also wants a host, a valid port and only
+# printable characters); the `http-url` format names the rest, as `username` does.
+IMAGE_PATTERN = r"^(|[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f-\x9f]+)$"
+IMAGE_FORMAT = "http-url"
 Image = Annotated[
     str,
     StringConstraints(max_length=IMAGE_MAX),
     AfterValidator(_http_url),
     Field(
-        json_schema_extra={"pattern": IMAGE_PATTERN},
-        description="Empty, or an http or https URL of the user's picture; null clears it.",
+        json_schema_extra={"pattern": IMAGE_PATTERN, "format": IMAGE_FORMAT},
+        description="Empty, or an http or https URL of the user's picture, with a host and "
+        "printable characters only (no whitespace, control, format, private-use or unassigned "
+        "characters); null clears it.",
     ),
 ]
 

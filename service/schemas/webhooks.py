@@ -9,11 +9,28 @@ from pydantic import Field, StringConstraints
 
 from service.models import Webhook, WebhookDelivery
 from service.schemas.base import Schema, Timestamp, format_timestamp
+from service.services.webhooks import EVENTS
 
 JSON = dict[str, Any]
 
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2048, strip_whitespace=True)]
-EventName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# What the document can say of the URL rule (services.webhooks.register and the client's guard
+# also want a host, no credentials, a port from 1 and public addresses only); the
+# `webhook-url` format names the rest for the fuzz run, as `username` does.
+URL_PATTERN = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\x00]*$"
+URL_FORMAT = "webhook-url"
+Url = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2048, strip_whitespace=True),
+    Field(
+        json_schema_extra={"pattern": URL_PATTERN, "format": URL_FORMAT},
+        description="An http or https URL with a host, no credentials, and a name that "
+        "resolves to public addresses only (checked now and at every delivery).",
+    ),
+]
+# Any other name is refused with the list of known ones.
+EventName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), Field(json_schema_extra={"enum": EVENTS})
+]
 
 
 class NewWebhook(Schema):

@@ -144,11 +144,13 @@ async def update(
     for name in (*REQUIRED, "tag_list"):
         if name in changes and changes[name] is None:
             raise Invalid("tagList" if name == "tag_list" else name, "can't be blank")
+    # The whole change is checked (422) before its precondition (412).
+    tags = normalize_tags(changes["tag_list"]) if "tag_list" in changes else None
     if precondition is not None:
         precondition(await _view(session, article.id, actor))
     values = {name: changes[name] for name in REQUIRED if name in changes}
-    if "tag_list" in changes:
-        await _retag(session, article, normalize_tags(changes["tag_list"]))
+    if tags is not None:
+        await _retag(session, article, tags)
         values["updated_at"] = utcnow()
     if "title" in values and values["title"] != article.title:
         await _update_with_new_slug(session, article, values)

@@ -1,9 +1,12 @@
 """No slug equals a fixed path segment under /api/articles/ (today `feed`): such an article
-would be shadowed by that route for GET and reached by PUT and DELETE meant for it."""
+would be shadowed by that route for GET and reached by PUT and DELETE meant for it. And that
+path is the fixed route's alone: the article routes do not match it."""
 
 from __future__ import annotations
 
 from tests.helpers import error_of
+
+FEED_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def _fixed_segments(app) -> set[str]:
@@ -38,12 +41,15 @@ async def test_a_new_title_never_moves_an_article_onto_a_route(app, client, user
     moved = (await response.get_json())["article"]["slug"]
     assert moved != "feed"
     assert moved.startswith("feed-")
-    # The route's own methods are the feed's; the others find no article there.
+    # The path is the feed's alone: its other methods are not allowed there, as OPTIONS says.
     for method in ("PUT", "DELETE"):
         response = await client.open(
             "/api/articles/feed", method=method, headers=alice.headers, json={"article": {}}
         )
-        assert await error_of(response, 404) == {"article": ["not found"]}, method
+        assert await error_of(response, 405) == {"method": ["not allowed"]}, method
+        assert {m.strip() for m in response.headers["Allow"].split(",")} == FEED_METHODS
+    options = await client.options("/api/articles/feed")
+    assert {m.strip() for m in options.headers["Allow"].split(",")} == FEED_METHODS
     feed = await client.get("/api/articles/feed", headers=alice.headers)
     assert (await feed.get_json()) == {"articles": [], "articlesCount": 0}
     assert (await client.get(f"/api/articles/{moved}")).status_code == 200

@@ -61,9 +61,9 @@ async def _raw_request(port: int, request: bytes) -> bytes:
 HOSTILE_TARGETS = {
     "inj-newline": (
         "/api/articles/x%0A%7B%22forged%22:true,%22level%22:%22error%22%7D%0Atail",
-        "/api/articles/<slug>",
+        "/api/articles/<slug:slug>",
     ),
-    "inj-escape": ("/api/articles/%1B%5B31mred%1B%5B0m%1B%5B2J", "/api/articles/<slug>"),
+    "inj-escape": ("/api/articles/%1B%5B31mred%1B%5B0m%1B%5B2J", "/api/articles/<slug:slug>"),
     "inj-nul": ("/nowhere/nul%00byte%0D%0A", "unmatched"),
 }
 

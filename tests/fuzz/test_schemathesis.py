@@ -1,11 +1,14 @@
 """Schemathesis against a live server: every operation of /openapi.json, with every check,
-anonymous, as a user and as an admin. Any server error, undocumented status, content type or
-header, body that breaks its schema, request the server refuses though the document allows
-it (or takes though the document forbids it) fails the test, with schemathesis' report.
+anonymous, as a user and as an admin (a fresh token per case: tests/fuzz/hooks.py). Any server
+error, undocumented status, content type or header, body that breaks its schema, request the
+server refuses though the document allows it (or takes though the document forbids it) fails
+the test, with schemathesis' report.
 
 Not part of `make test` (the `fuzz` mark): `make fuzz` runs it, on PostgreSQL in a database
 of its own. A fixed seed and a bounded number of examples keep it to a few minutes on 2 cores;
-FUZZ_MAX_EXAMPLES and FUZZ_SEED change them.
+FUZZ_SEED, FUZZ_MAX_EXAMPLES and FUZZ_PHASES (schemathesis' phases, comma-separated; for the
+anonymous run FUZZ_ANONYMOUS_PHASES, by default the same) change them. .ci/run takes a smaller
+budget: 3 examples, and the coverage phase (the costliest) in the anonymous run only.
 """
 
 from __future__ import annotations
@@ -17,18 +20,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.factories import UserFactory
+from tests.factories import MadeUser, UserFactory
 from tests.live import BIN, ROOT, live_server
 
 pytestmark = pytest.mark.fuzz
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
+PHASES = os.environ.get("FUZZ_PHASES", "examples,coverage,fuzzing,stateful")
+ANONYMOUS_PHASES = os.environ.get("FUZZ_ANONYMOUS_PHASES", PHASES)
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 REPORTS = ROOT / "test-output" / "fuzz"
 
 
-def schemathesis(url: str, name: str, token: str | None) -> tuple[int, str]:
+def schemathesis(
+    url: str, name: str, account: MadeUser | None, server_env: dict[str, str]
+) -> tuple[int, str]:
     argv = [
         str(BIN / "schemathesis"),
         "--config-file",
@@ -42,6 +49,8 @@ def schemathesis(url: str, name: str, token: str | None) -> tuple[int, str]:
         str(SEED),
         "--max-examples",
         str(MAX_EXAMPLES),
+        "--phases",
+        PHASES if account is not None else ANONYMOUS_PHASES,
         "--workers",
         "1",
         "--continue-on-failure",
@@ -52,12 +61,18 @@ def schemathesis(url: str, name: str, token: str | None) -> tuple[int, str]:
         "--report-junit-path",
         str(REPORTS / f"{name}.xml"),
     ]
-    if token is not None:
-        argv += ["--header", f"Authorization: Token {token}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the hooks module, tests.fuzz.hooks
+    if account is not None:  # the hooks give each case a token of this account
+        env |= {
+            "FUZZ_USER_ID": str(account.id),
+            "FUZZ_USER_ROLE": account.user.role,
+            "DATABASE_URL": server_env["DATABASE_URL"],
+            "SECRET_KEY": server_env["SECRET_KEY"],
+        }
     result = subprocess.run(
         argv,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},  # the hooks module, tests.fuzz.hooks
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -92,8 +107,8 @@ async def test_schemathesis_finds_nothing(tmp_path, settings, app):
             comment = {"comment": {"body": "first"}}
             commented = await http.post(f"/api/articles/{slug}/comments", json=comment)
             assert commented.status_code == 201, commented.text
-        for name, token in (("anonymous", None), ("user", user.token), ("admin", admin.token)):
-            code, output = schemathesis(server.url, name, token)
+        for name, account in (("anonymous", None), ("user", user), ("admin", admin)):
+            code, output = schemathesis(server.url, name, account, env)
             if code != 0:
                 failed.append(f"--- schemathesis as {name} (exit {code}):\n{_findings(output)}")
     # The `app` fixture empties the tables afterwards.

@@ -97,8 +97,8 @@ async def test_metrics_parse_and_count_by_route_template(client, users, articles
         for s in families["http_requests"].samples
         if s.name == "http_requests_total" and s.labels["method"] == "GET"
     }
-    assert samples[("/api/articles/<slug>", "200")] >= 3
-    assert samples[("/api/articles/<slug>", "404")] >= 1
+    assert samples[("/api/articles/<slug:slug>", "200")] >= 3
+    assert samples[("/api/articles/<slug:slug>", "404")] >= 1
     assert not any("counted" in route for route, _ in samples)  # templates, not paths
     assert "http_request_duration_seconds" in families
     assert "http_requests_in_flight" in families

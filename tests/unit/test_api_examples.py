@@ -3,25 +3,32 @@ example passes its model, and each pattern accepts exactly what the validators a
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 import unicodedata
+from urllib.parse import urlsplit
 
 import pytest
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from hypothesis import given, settings
 from pydantic import BaseModel, ValidationError
 
+from service.clients.webhook_http import check_address, check_url_shape
 from service.routes.responses import check_body
 from service.schemas.base import NO_NUL, NOT_BLANK, Schema
 from service.schemas.conduit import NewArticle
 from service.schemas.examples import REQUESTS, RESPONSES
 from service.schemas.users import (
     EMAIL_PATTERN,
+    IMAGE_PATTERN,
     USERNAME_PATTERN,
     NewUser,
     UserChanges,
     _username_chars,
 )
+from service.schemas.webhooks import URL_PATTERN
+from tests.fuzz.hooks import IMAGE_URLS, WEBHOOK_URLS
 
 REQUEST_EXAMPLES = [
     pytest.param(model, example["value"], id=f"{model.__name__}-{name}")
@@ -113,3 +120,22 @@ def _valid(model: type[BaseModel], **fields: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(IMAGE_URLS)
+def test_the_fuzz_runs_image_urls_are_accepted(url: str):
+    """tests/fuzz/hooks.py generates `http-url` values from a strategy: each one must pass
+    the validator and the pattern, or the fuzz run reports the server refusing valid data."""
+    assert _valid(UserChanges, image=url), url
+    assert re.fullmatch(IMAGE_PATTERN, url), url
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(WEBHOOK_URLS)
+def test_the_fuzz_runs_webhook_urls_are_accepted(url: str):
+    """The `webhook-url` values of the fuzz run: the pattern's, and callable (a public address
+    as the host, so no DNS is needed)."""
+    assert re.fullmatch(URL_PATTERN, url), url
+    check_url_shape(url)
+    check_address(ipaddress.ip_address(urlsplit(url).hostname or ""), allow_private=False)
