@@ -7,7 +7,7 @@ from quart import Blueprint, Response, current_app, render_template, request, se
 from quart_schema import document_response, tag
 
 from service.jsonio import json_response
-from service.routes.apidoc import HTML, Answer, answers
+from service.routes.apidoc import HTML, Answer, answers, without_database
 from service.routes.pages import PAGE_HEADERS
 from service.routes.responses import check_body
 from service.schemas.pages import ServiceIndex, service_index
@@ -29,6 +29,7 @@ def wants_html() -> bool:
 
 @bp.get("/")
 @tag(["pages"])
+@without_database
 @document_response(ServiceIndex)
 @answers(
     Answer(
@@ -59,6 +60,7 @@ async def front_door() -> Response:
 
 @bp.get("/favicon.ico")
 @tag(["pages"])
+@without_database
 @answers(
     Answer(
         200,

@@ -213,6 +213,7 @@ async def _signup_form(
 
 @bp.get("/signup")
 @tag(["pages"])
+@without_database
 @answers(page(200, "The sign-up form (HTML), with the session's CSRF token in a hidden field."))
 async def signup_page() -> Response:
     """The sign-up page.
@@ -454,6 +455,7 @@ async def _reset_confirm_page(
 
 @bp.get("/password-reset")
 @tag(["pages"])
+@without_database
 @answers(page(200, "The form asking for the account's email (HTML), with a CSRF token."))
 async def password_reset_page() -> Response:
     """The "forgot password" page.
