@@ -8,6 +8,11 @@ refresh-token families).
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from service.jobs import JobContext, periodic
 from service.models.base import utcnow
 from service.services import browser_sessions
@@ -20,6 +25,10 @@ from service.services import webhooks as webhook_service
 BATCH = 1000
 
 
+class DeleteBatch(Protocol):
+    async def __call__(self, session: AsyncSession, *, now: datetime, limit: int) -> int: ...
+
+
 @periodic("cleanup.webhook_deliveries")
 async def webhook_deliveries(ctx: JobContext, timestamp: int) -> None:
     async with ctx.session() as session:
@@ -29,15 +38,20 @@ async def webhook_deliveries(ctx: JobContext, timestamp: int) -> None:
         await session.commit()
 
 
-@periodic("cleanup.idempotency_keys")
-async def idempotency_keys(ctx: JobContext, timestamp: int) -> None:
+async def _in_batches(ctx: JobContext, delete: DeleteBatch) -> None:
+    """Batch after batch, each its own transaction, until one comes back short."""
     now = utcnow()
-    while True:  # batch after batch, each its own transaction, until one comes back short
+    while True:
         async with ctx.session() as session:
-            deleted = await idempotency_service.delete_expired(session, now=now, limit=BATCH)
+            deleted = await delete(session, now=now, limit=BATCH)
             await session.commit()
         if deleted < BATCH:
             return
+
+
+@periodic("cleanup.idempotency_keys")
+async def idempotency_keys(ctx: JobContext, timestamp: int) -> None:
+    await _in_batches(ctx, idempotency_service.delete_expired)
 
 
 @periodic("cleanup.browser_sessions")
@@ -49,13 +63,7 @@ async def expired_browser_sessions(ctx: JobContext, timestamp: int) -> None:
 
 @periodic("cleanup.refresh_tokens")
 async def refresh_tokens(ctx: JobContext, timestamp: int) -> None:
-    now = utcnow()
-    while True:  # batch after batch, each its own transaction, until one comes back short
-        async with ctx.session() as session:
-            deleted = await refresh_token_service.delete_expired(session, now=now, limit=BATCH)
-            await session.commit()
-        if deleted < BATCH:
-            return
+    await _in_batches(ctx, refresh_token_service.delete_expired)
 
 
 @periodic("cleanup.password_resets")
