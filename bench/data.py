@@ -16,6 +16,7 @@ import asyncpg
 from tqdm import tqdm
 
 from service.crypto import PasswordHasher, TokenCodec
+from service.services.tags import tag_key
 
 PASSWORD = "bench-password-1"  # every bench user's; the login scenario signs in with it
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -109,7 +110,7 @@ class Generator:
 
     def tags(self) -> Iterator[tuple[object, ...]]:
         for i in range(1, self.spec.tags + 1):
-            yield (i, f"tag{i}")
+            yield (i, f"tag{i}", tag_key(f"tag{i}"))
 
     def articles(self) -> Iterator[tuple[object, ...]]:
         for i in range(1, self.spec.articles + 1):
@@ -191,7 +192,7 @@ TABLES: list[tuple[str, tuple[str, ...], str, str]] = [
         "users",
         "users",
     ),
-    ("tags", ("id", "name"), "tags", "tags"),
+    ("tags", ("id", "name", "name_key"), "tags", "tags"),
     (
         "articles",
         ("id", "slug", "title", "description", "body", "author_id", "created_at", "updated_at"),
