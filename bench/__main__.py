@@ -1,5 +1,7 @@
 """The load bench: `python -m bench run | soak | smoke` (see README, "Performance").
 
+ab     side by side: the service at an older commit (a git worktree) and the working tree, on
+       one database, the scenarios measured in alternating rounds; medians and new/old ratios.
 run    fresh PostgreSQL database per data set, migrated and seeded; the ceilings (bare ASGI app,
        a Quart route with no I/O) and every scenario at 64 and 256 connections, the scale check
        on the small set, a login storm; a table, JSON and a chart in the output folder.
@@ -53,8 +55,13 @@ def log(message: str) -> None:
 # --- database -------------------------------------------------------------------------------
 
 
+# Bench databases are named PREFIX_<data set>; a prefix of one's own keeps two benches on one
+# server (two people, or a bench beside an A/B run) from dropping each other's data.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "conduit_bench")
+
+
 def database_url(base: str, dataset: str) -> str:
-    url = make_url(base).set(drivername="postgresql+asyncpg", database=f"conduit_bench_{dataset}")
+    url = make_url(base).set(drivername="postgresql+asyncpg", database=f"{DB_PREFIX}_{dataset}")
     return url.render_as_string(hide_password=False)
 
 
@@ -144,9 +151,11 @@ def start_bare(out: Path, workers: int) -> Server:
     )
 
 
-def start_service(out: Path, url: str, workers: int, name: str = "service") -> Server:
+def start_service(
+    out: Path, url: str, workers: int, name: str = "service", cwd: Path = ROOT
+) -> Server:
     port = free_port()
-    return start_server(name, service_command(port), server_env(url, workers), port, out)
+    return start_server(name, service_command(port), server_env(url, workers), port, out, cwd=cwd)
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -398,6 +407,80 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return 1 if any(s["errors"] or s["non_2xx"] for s in samples) else 0
 
 
+async def _seeded(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(plain_dsn(url))
+    except (OSError, asyncpg.PostgresError):
+        return False
+    try:
+        return bool(await conn.fetchval("SELECT count(*) > 0 FROM articles"))
+    except asyncpg.PostgresError:
+        return False
+    finally:
+        await conn.close()
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    """Old and new servers on one database, each scenario measured on both in every round, the
+    order swapped from round to round, so the host's drift falls on both alike."""
+    from bench import report
+
+    require_wrk()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    scenarios = args.scenarios.split(",")
+    connections = [int(c) for c in args.connections.split(",")]
+    spec = DATASETS[args.dataset]
+    url = database_url(args.database, spec.name)
+    if args.reuse_db and asyncio.run(_seeded(url)):
+        log(f"reusing {make_url(url).database}")
+        data = bench_data(spec, SECRET_KEY)
+    else:
+        url, data = prepare(spec, args.database)
+    data_file = out / f"data-{spec.name}.lua"
+    data.write_lua(data_file)
+    old_tree = out / "old-tree"
+    if old_tree.exists():
+        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(old_tree), args.old],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    rounds: dict[str, dict[str, list[LoadResult]]] = {}
+    servers: list[Server] = []
+    try:
+        old = start_service(out, url, args.workers, "old", cwd=old_tree)
+        servers.append(old)
+        new = start_service(out, url, args.workers, "new")
+        servers.append(new)
+        for n in range(args.rounds):
+            order = [("old", old), ("new", new)] if n % 2 == 0 else [("new", new), ("old", old)]
+            for scenario in scenarios:
+                for c in connections:
+                    key = f"{scenario} c={c}"
+                    for label, server in order:
+                        r = measure(server, scenario, c, args.seconds, args.warmup, data_file, 2)
+                        rounds.setdefault(key, {}).setdefault(label, []).append(r)
+    finally:
+        for server in servers:
+            server.stop()
+        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT)
+    summary = report.ab_summary(rounds)
+    meta = {
+        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "old": args.old,
+        "new": "working tree",
+    }
+    text = report.ab_markdown(meta, summary)
+    (out / "ab.md").write_text(text)
+    print(text)
+    unexpected = [r for by in rounds.values() for rs in by.values() for r in rs if r.unexpected]
+    return 1 if unexpected else 0
+
+
 def cmd_smoke(args: argparse.Namespace) -> int:
     """Every scenario for a moment on the small set: proves the bench runs, not how fast."""
     require_wrk()
@@ -479,8 +562,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     smoke.add_argument("--seconds", type=float, default=1)
 
+    ab = sub.add_parser("ab", parents=[common], help="an older commit against the working tree")
+    ab.add_argument("--old", default="HEAD", help="git revision of the old server (default HEAD)")
+    ab.add_argument("--dataset", choices=sorted(DATASETS), default="large")
+    ab.add_argument("--scenarios", default="list_articles")
+    ab.add_argument("--connections", default="64")
+    ab.add_argument("--rounds", type=int, default=3)
+    ab.add_argument("--seconds", type=float, default=8)
+    ab.add_argument("--warmup", type=float, default=2)
+    ab.add_argument(
+        "--reuse-db", action="store_true", help="keep the seeded database if it is there"
+    )
+
     args = parser.parse_args(argv)
-    handlers = {"run": cmd_run, "soak": cmd_soak, "smoke": cmd_smoke}
+    handlers = {"run": cmd_run, "soak": cmd_soak, "smoke": cmd_smoke, "ab": cmd_ab}
     return handlers[args.command](args)
 
 

@@ -102,11 +102,12 @@ def start_server(
     log_dir: Path,
     health_path: str = "/healthz",
     timeout: float = 60,
+    cwd: Path = ROOT,
 ) -> Server:
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        command, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )
     server = Server(name, port, process, log_path)
     deadline = time.monotonic() + timeout

@@ -165,3 +165,48 @@ def soak_markdown(summary: dict[str, Any]) -> str:
         f"{summary['p99_median_drift']:+.1%} (median of the first four to the last four); "
         f"errors {summary['errors']}, non-2xx {summary['non_2xx']}\n"
     )
+
+
+def ab_summary(rounds: dict[str, dict[str, list[LoadResult]]]) -> list[dict[str, Any]]:
+    """Per scenario: each side's req/s in every round, their medians, new over old."""
+    rows = []
+    for key, sides in rounds.items():
+        old = [r.rps for r in sides.get("old", [])]
+        new = [r.rps for r in sides.get("new", [])]
+        old_p50 = statistics.median(r.p50_ms for r in sides["old"]) if old else 0.0
+        new_p50 = statistics.median(r.p50_ms for r in sides["new"]) if new else 0.0
+        old_median = statistics.median(old) if old else 0.0
+        new_median = statistics.median(new) if new else 0.0
+        rows.append(
+            {
+                "scenario": key,
+                "old_rps": old,
+                "new_rps": new,
+                "old_median": old_median,
+                "new_median": new_median,
+                "ratio": round(new_median / old_median, 3) if old_median else None,
+                "old_p50_ms": old_p50,
+                "new_p50_ms": new_p50,
+                "errors": sum(r.unexpected for rs in sides.values() for r in rs),
+            }
+        )
+    return rows
+
+
+def ab_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"A/B `{meta['command']}`, {meta['date']}: old = `{meta['old']}`, new = {meta['new']}.",
+        "",
+        "| scenario | old req/s (rounds) | new req/s (rounds) | new/old (medians) "
+        "| p50 ms old → new | errors |",
+        "| --- | --- | --- | ---: | --- | ---: |",
+    ]
+    for row in rows:
+        old = ", ".join(f"{v:,.0f}" for v in row["old_rps"])
+        new = ", ".join(f"{v:,.0f}" for v in row["new_rps"])
+        ratio = f"{row['ratio']:.2f}×" if row["ratio"] is not None else "-"
+        lines.append(
+            f"| {row['scenario']} | {old} | {new} | {ratio} "
+            f"| {row['old_p50_ms']:.1f} → {row['new_p50_ms']:.1f} | {row['errors']} |"
+        )
+    return "\n".join(lines) + "\n"
