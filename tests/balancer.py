@@ -21,7 +21,8 @@ worker_processes 1;
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 512; }}
+# The load test: 200 clients, and as many connections on to the instances.
+events {{ worker_connections 1024; }}
 http {{
   access_log {tmp}/nginx-access.log;
   client_body_temp_path {tmp}/body;

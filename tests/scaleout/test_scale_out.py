@@ -201,7 +201,7 @@ async def test_under_load_through_pgbouncer_nothing_fails(cluster: Cluster):
     )
 
 
-async def test_a_slow_statement_is_cancelled_through_the_pooler(cluster: Cluster, engine):
+async def test_a_slow_statement_is_cancelled_through_the_pooler(cluster: Cluster):
     async with fresh(cluster.a.url) as http:
         author = await register(http)
         made = await http.post(
@@ -220,7 +220,7 @@ async def test_a_slow_statement_is_cancelled_through_the_pooler(cluster: Cluster
             return response.status_code, time.monotonic() - started, response.json()
 
         # The table locked past the service's reach: its statements wait until cancelled.
-        async with engine.connect() as holder:
+        async with cluster.primary.connect() as holder:
             await holder.execute(text("LOCK TABLE comments IN ACCESS EXCLUSIVE MODE"))
             read, write = await asyncio.gather(
                 timed("GET"), timed("POST", json={"comment": {"body": "waits"}})
@@ -230,7 +230,7 @@ async def test_a_slow_statement_is_cancelled_through_the_pooler(cluster: Cluster
     for status, waited, body in (read, write):
         assert status == 503, body
         assert set(body["errors"]) == {"service"}, body  # the database's answer, not the deadline
-        # At the statement timeout (1 s), long before the request deadline (5 s).
+        # At the statement timeout (1 s), long before the request deadline (30 s).
         assert STATEMENT_TIMEOUT - 0.05 <= waited <= STATEMENT_TIMEOUT + SLACK + 0.5, waited
     print(
         f"\nstatement timeout 1 s through PgBouncer: read 503 at {read[1]:.2f} s, "
@@ -238,7 +238,7 @@ async def test_a_slow_statement_is_cancelled_through_the_pooler(cluster: Cluster
     )
 
     # SET LOCAL ended with each transaction: no server connection keeps the app's timeout.
-    dsn = cluster.pooler.url(str(engine.url.set(drivername="postgresql")))
+    dsn = cluster.pooler.url(str(cluster.primary.url.set(drivername="postgresql")))
     held = [await asyncpg.connect(dsn, statement_cache_size=0) for _ in range(SERVER_CONNECTIONS)]
     try:
         for conn in held:
