@@ -56,6 +56,9 @@ HASH_QUEUE = DEADLINE
 LOGIN_LIMIT = 3  # failed logins per (account, address) per window
 REGISTER_LIMIT = 3  # registrations per address per window
 TAGS_CACHE = 1.0
+# Six processes starting at once on a shared two-core host: 57 s measured at load 13 (and
+# over 60 s once), against about 15 s when it is quiet.
+STARTUP = 180.0
 
 
 @dataclass(frozen=True)
@@ -150,9 +153,9 @@ async def cluster(
             }
             if databases.read:
                 env["DATABASE_READ_URL"] = pooler.url(databases.read, read_entry)
-            with live_servers(tmp, env, LAUNCHER, ["a", "b"]) as (a, b):
+            with live_servers(tmp, env, LAUNCHER, ["a", "b"], STARTUP) as (a, b):
                 for server in (a, b):  # every worker, not only the first to answer
-                    ready_pids(server, WORKERS)
+                    ready_pids(server, WORKERS, STARTUP)
                 with nginx(tmp, a.port, b.port) as url:
                     yield Cluster(a, b, url, pooler, redis_proxy, prefix, databases, primary, tmp)
     finally:

@@ -267,18 +267,21 @@ async def compare_served(
             offset += 100
             if offset >= body["articlesCount"]:
                 break
+    told = ("served", "told")
     return [
-        *differ("articlesCount served", counted, {len(ledger.articles)}),
-        *differ("articles served", set(served), set(ledger.articles)),
+        *differ("articlesCount", counted, {len(ledger.articles)}, told),
+        *differ("articles", set(served), set(ledger.articles), told),
         *differ(
-            "favoritesCount served",
+            "favoritesCount",
             {slug: article["favoritesCount"] for slug, article in served.items()},
             stored["favorite_rows"],
+            ("served", "in the database"),
         ),
         *differ(
-            "tags served",
+            "tags",
             {slug: frozenset(article["tagList"]) for slug, article in served.items()},
             ledger.tags,
+            told,
         ),
     ]
 
@@ -287,7 +290,9 @@ def on(states: Mapping[tuple[str, str], bool]) -> set[tuple[str, str]]:
     return {pair for pair, state in states.items() if state}
 
 
-def differ(what: str, stored: Any, told: Any) -> list[str]:
+def differ(
+    what: str, stored: Any, told: Any, sides: tuple[str, str] = ("in the database", "told")
+) -> list[str]:
     """One line naming what only one side has, and what they hold differently (a few of each)."""
     if stored == told:
         return []
@@ -300,8 +305,9 @@ def differ(what: str, stored: Any, told: Any) -> list[str]:
         only_stored, only_told = stored.keys() - told.keys(), told.keys() - stored.keys()
     else:
         changed, only_stored, only_told = [], stored - told, told - stored
+    left, right = sides
     return [
-        f"{what}: {len(only_stored)} only in the database {sorted(only_stored)[:5]}, "
-        f"{len(only_told)} only told {sorted(only_told)[:5]}, "
-        f"{len(changed)} differ (key, database, told) {changed[:5]}"
+        f"{what}: {len(only_stored)} only {left} {sorted(only_stored)[:5]}, "
+        f"{len(only_told)} only {right} {sorted(only_told)[:5]}, "
+        f"{len(changed)} differ (key, {left}, {right}) {changed[:5]}"
     ]
