@@ -53,10 +53,35 @@ stats_users = {user}
 @dataclass
 class Pooler:
     port: int
-    process: subprocess.Popen[bytes]
     log: Path
     pool_size: int
     user: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None  # None until started
+
+    def stop(self) -> None:
+        """SIGTERM: PgBouncer's immediate shutdown, every connection to it closed at once."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def start(self) -> None:
+        """Started (again) with its configuration, on its port; back once it listens."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 10
+        while not _listening(self.port):
+            if self.process.poll() is not None:
+                pytest.fail(f"pgbouncer exited ({self.process.returncode}):\n{self.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"pgbouncer not listening in 10 s:\n{self.output()}")
+            time.sleep(0.05)
 
     def url(self, database_url: str, entry: str | None = None) -> str:
         """`database_url` pointed at the pooler instead of PostgreSQL (at its `entry`, when
@@ -137,25 +162,10 @@ def pgbouncer(
     if os.geteuid() == 0:
         argv[1:1] = ["-u", "postgres"]
     log = tmp / "pgbouncer.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    pooler = Pooler(listen_port, process, log, pool_size, url.username or "postgres")
+    log.write_bytes(b"")
+    pooler = Pooler(listen_port, log, pool_size, url.username or "postgres", argv)
     try:
-        deadline = time.monotonic() + 10
-        while not _listening(listen_port):
-            if process.poll() is not None:
-                pytest.fail(f"pgbouncer exited ({process.returncode}):\n{pooler.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"pgbouncer not listening in 10 s:\n{pooler.output()}")
-            time.sleep(0.05)
+        pooler.start()
         yield pooler
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # immediate shutdown
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        pooler.stop()
