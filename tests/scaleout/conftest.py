@@ -56,8 +56,8 @@ HASH_QUEUE = DEADLINE
 LOGIN_LIMIT = 3  # failed logins per (account, address) per window
 REGISTER_LIMIT = 3  # registrations per address per window
 TAGS_CACHE = 1.0
-# Six processes starting at once on a shared two-core host: 57 s measured at load 13 (and
-# over 60 s once), against about 15 s when it is quiet.
+# Six processes starting at once on a shared two-core host: the folder's set-up took 51 to
+# 68 s at load 11 to 14 (once past the 60 s allowed before), about 20 s when it is quiet.
 STARTUP = 180.0
 
 
