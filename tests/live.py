@@ -39,7 +39,13 @@ class Live:
         return self.log.read_text(errors="replace")
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+# A server's start on a shared two-core host: over 30 s seen at load 12 (tests/serving).
+START_SECONDS = 120.0
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = START_SECONDS
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
