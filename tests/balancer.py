@@ -1,6 +1,7 @@
 """nginx (Debian's package) in front of two instances on loopback, as the README's sample
-balancer: round robin, keep-alive upstream connections, the next instance tried on an error,
-a timeout, 502 or 503."""
+balancer: round robin, keep-alive upstream connections, the next instance tried on an error
+(a refused connection: a draining or restarting instance), a timeout or a 502. The service's
+own 503 goes to the client as it is."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ worker_processes 1;
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 512; }}
+# The load test: 200 clients, and as many connections on to the instances.
+events {{ worker_connections 1024; }}
 http {{
   access_log {tmp}/nginx-access.log;
   client_body_temp_path {tmp}/body;
@@ -43,8 +45,11 @@ http {{
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
-      # A draining or restarting instance refuses connections: try the other one.
-      proxy_next_upstream error timeout http_502 http_503;
+      # A draining or restarting instance refuses connections: try the other one. Not on the
+      # service's 503 (database unavailable, deadline passed): the other instance shares the
+      # database, and with max_fails=1 a 503 would take both out, nginx answering its own 502
+      # until fail_timeout after the database is back. The 503 carries Retry-After.
+      proxy_next_upstream error timeout http_502;
       proxy_next_upstream_tries 2;
     }}
   }}

@@ -39,7 +39,13 @@ class Live:
         return self.log.read_text(errors="replace")
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+# A server's start on a shared two-core host: over 30 s seen at load 12 (tests/serving).
+START_SECONDS = 120.0
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = START_SECONDS
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -109,15 +115,20 @@ def live_server(
 
 @contextmanager
 def live_servers(
-    tmp_path: Path, env: dict[str, str], command: Sequence[str], names: Sequence[str]
+    tmp_path: Path,
+    env: dict[str, str],
+    command: Sequence[str],
+    names: Sequence[str],
+    timeout: float = 60,
 ) -> Iterator[list[Live]]:
-    """Several servers started at once (their start-ups overlap), stopped together after."""
+    """Several servers started at once (their start-ups overlap), each ready within `timeout`
+    seconds, stopped together after."""
     servers: list[Live] = []
     try:
         for name in names:
             servers.append(start_server(tmp_path, env, command, name))
         for live in servers:
-            wait_ready(live.url, live.process, live.log, timeout=60)
+            wait_ready(live.url, live.process, live.log, timeout=timeout)
         yield servers
     finally:
         stop_servers(*servers)
