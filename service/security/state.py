@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from quart import current_app
 
 from service.crypto import PasswordHasher, TokenCodec
-from service.ratelimit import LoginLimiter, PasswordResetLimiter, RegistrationLimiter
+from service.ratelimit import Counters, LoginLimiter, PasswordResetLimiter, RegistrationLimiter
 
 
 @dataclass
@@ -24,6 +24,8 @@ class Security:
     legacy_tokens: bool
     resets: PasswordResetLimiter
     password_reset_ttl_seconds: int
+    # The limiters' store (Redis or memory), which read routing shares for its marks.
+    counters: Counters
 
 
 def state() -> Security:
