@@ -230,6 +230,12 @@ class Database:
         return self._read_sessionmaker
 
     @property
+    def replica_engine(self) -> AsyncEngine:
+        if self._replica_engine is None:
+            raise RuntimeError("no read replica: DATABASE_READ_URL is unset or not connected")
+        return self._replica_engine
+
+    @property
     def replica_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         """Read sessions on the replica, set up as read_sessionmaker's are on the primary."""
         if self._replica_sessionmaker is None:

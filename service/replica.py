@@ -44,6 +44,8 @@ CHECK_TIMEOUT_SECONDS = 1.0
 # first, which only makes `as_of` older, never newer than the truth.
 MAX_SAMPLES = 1000
 
+NOT_CHECKED = "not checked yet"
+
 # Bytes since 0/0, as numbers (pg_lsn compares, but crosses the driver as text).
 PRIMARY_POSITION = "SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn"
 # NULL on a server that was never a standby: not a replica to read from.
@@ -75,7 +77,7 @@ class ReplicaMonitor:
         self.timeout = timeout
         self._samples: deque[tuple[float, int]] = deque(maxlen=MAX_SAMPLES)
         self._as_of: float | None = None
-        self._down: str | None = "not checked yet"  # why it is down; None when it answers
+        self._down: str | None = NOT_CHECKED  # why it is down; None when it answers
         self._task: asyncio.Task[None] | None = None
 
     def usable(self) -> bool:
@@ -117,7 +119,8 @@ class ReplicaMonitor:
                 while self._samples and self._samples[0][1] <= replayed:
                     self._as_of = self._samples.popleft()[0]
                 if self._down is not None:
-                    log.warning(
+                    log.log(
+                        logging.INFO if self._down == NOT_CHECKED else logging.WARNING,
                         "read replica answers: reads use it while within the lag bound",
                         extra={"fields": {"was": self._down}},
                     )

@@ -16,6 +16,7 @@ The whole API (a few seconds to start)::
         pair.primary_url, pair.replica_url   # postgresql+asyncpg:// URLs of one database
         pair.pause_replay(); pair.resume_replay()   # lag on demand (WAL still streams)
         pair.stop_replica(); pair.start_replica()   # the standby crashes, and comes back
+        pair.replica_stopped()
         pair.wait_replayed()                        # the standby shows every commit so far
 """
 
@@ -147,6 +148,9 @@ class Pair:
     def stop_replica(self) -> None:
         """The standby goes away at once (immediate mode: a crash, connections dropped)."""
         _pg_ctl(self.bin, "stop", "-D", str(self.replica.data), "-m", "immediate", "-w")
+
+    def replica_stopped(self) -> bool:
+        return not (self.replica.data / "postmaster.pid").exists()
 
     def start_replica(self) -> None:
         """Start the standby again and wait until it streams from the primary."""
