@@ -10,10 +10,12 @@ only while it shows every commit older than the bound, so any replica read the c
 after the window already shows the write. (The alternative, waiting until the replica has
 replayed past the write's WAL position, would need that position carried to every worker and
 compared per read; the window needs a key with a TTL.) The caller is known before any query,
-from what the request carries: a token's user id (its claims, verified and cached by the codec)
-or the browser session's id (from the signed cookie). Marks live in Redis when REDIS_URL is set,
-shared by every worker and instance (SET with PX: Redis expires them), else in the worker's
-memory; while Redis fails, authenticated reads use the primary, anonymous ones the replica.
+from what the request carries: the user id in a token's claims (verified and cached by the
+codec) or in the signed session cookie. Keyed by user, a mark covers every credential of the
+account: a password change or "sign out everywhere" sends the revoked tokens and sessions to
+the primary too, which refuses them at once. Marks live in Redis when REDIS_URL is set, shared
+by every worker and instance (SET with PX: Redis expires them), else in the worker's memory;
+while Redis fails, authenticated reads use the primary, anonymous ones the replica.
 
 A read that finds the replica unreachable runs again on the primary in the same request
 (deadline.py retries it) and marks the replica down until a check finds it back: a replica
@@ -22,7 +24,6 @@ alone never causes a 503.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from quart import Quart, g, request, session
@@ -45,41 +46,39 @@ _RECOVERY_CONFLICTS = frozenset({"40001", "40P01"})
 _SLOW = frozenset({"57014", "55P03"})
 
 
+# A caller who cannot be told without a query (a browser session cookie from before sessions
+# named their user): read from the primary.
+UNKNOWN = ""
+
+
 def _caller() -> str | None:
-    """Who sends this request, from its credentials alone (no query); None if anonymous."""
+    """Who sends this request, from its credentials alone (no query): "user:<id>", UNKNOWN,
+    or None when anonymous."""
     if "Authorization" in request.headers:
         try:
             return f"user:{token_claims(bearer_token() or '').user_id}"
         except AppError:  # refused by the route's guard anyway
             return None
     if SESSION_COOKIE in request.cookies:
-        return _session_key()
+        uid = session.get("uid")  # signed with the cookie: the client cannot choose it
+        if isinstance(uid, int):
+            return f"user:{uid}"
+        return UNKNOWN if "sid" in session else None
     return None
 
 
-def _session_key() -> str | None:
-    sid = session.get("sid")
-    if not isinstance(sid, str):
-        return None
-    # Digested: the store never holds a session's secret.
-    return "session:" + hashlib.sha256(sid.encode()).hexdigest()[:32]
-
-
 def _writers() -> set[str]:
-    """Everyone this write request's credentials stand for, now and next: the caller, whoever
-    it issued a token to (registration, login, refresh) and the browser session it leaves."""
-    keys: set[str] = set()
+    """The accounts whose reads must see this write request's commit: the caller, whoever
+    it issued, changed or revoked credentials for (registration, login, sign-in, refresh,
+    password reset) and the account it acts on (/api/users/<id>)."""
+    ids: set[int] = set(g.get("credentials_changed", ()))
     user = g.get("user")
     if user is not None:
-        keys.add(f"user:{user.id}")
-    issued_to = g.get("credentials_issued_to")
-    if issued_to is not None:
-        keys.add(f"user:{issued_to}")
-    if SESSION_COOKIE in request.cookies or session.modified:
-        key = _session_key()
-        if key is not None:
-            keys.add(key)
-    return keys
+        ids.add(user.id)
+    target = (request.view_args or {}).get("user_id")
+    if isinstance(target, int):
+        ids.add(target)
+    return {f"user:{user_id}" for user_id in ids}
 
 
 class ReadRouter:
@@ -97,7 +96,7 @@ class ReadRouter:
         if monitor is None or not monitor.usable():
             return
         caller = _caller()
-        if caller is not None and await self._wrote_lately(caller):
+        if caller == UNKNOWN or (caller is not None and await self._wrote_lately(caller)):
             return
         g.db_session = self.database.replica_sessionmaker()
         g.db_replica = True

@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import redis.asyncio as redis
 from quart import Quart
 
+from service.read_routing import MARK_PREFIX
 from tests.factories import MadeUser, UserFactory
 from tests.live import free_port
 from tests.replica.conftest import REDIS_TEST_URL, EngineStatements, eventually
 from tests.replication import Pair
-from tests.signin.helpers import sign_in
+from tests.signin.helpers import cookie_header, sign_in
 
 # Long enough that nothing times out while a test looks: the tests of the bound and the
 # window set short ones.
@@ -61,10 +63,11 @@ async def readyz(app: Quart) -> dict[str, str]:
 
 async def two_users(app: Quart, pair: Pair) -> tuple[MadeUser, MadeUser]:
     """Made straight in the primary (no write request, so no read-your-writes mark), then
-    replayed: both exist on the replica."""
+    replayed (when the replica runs): both exist on the replica."""
     users = UserFactory(app)
     made = await users.make(), await users.make()
-    pair.wait_replayed()
+    if not pair.replica_stopped():
+        pair.wait_replayed()
     return made
 
 
@@ -292,3 +295,60 @@ async def test_without_redis_authenticated_reads_use_the_primary(
     a, _ = await two_users(app, pair)
     assert await read(app, statements, "/api/articles") == (200, {"replica"})
     assert await read(app, statements, "/api/articles", a.headers) == (200, {"primary"})
+
+
+async def test_an_app_started_while_the_replica_is_down_serves_from_the_primary(
+    replica_app: Callable[..., Any], pair: Pair
+) -> None:
+    pair.stop_replica()
+    app = await replica_app(**STEADY)
+    statements = EngineStatements(app)
+    a, _ = await two_users(app, pair)
+    assert await readyz(app) == {"status": "ready", "replica": "down"}
+    assert await read(app, statements, "/api/user", a.headers) == (200, {"primary"})
+    pair.start_replica()
+
+    async def back() -> bool:
+        return (await readyz(app)).get("replica") == "ok"
+
+    await eventually(back, "replica back to ok")
+    assert await read(app, statements, "/api/user", a.headers) == (200, {"replica"})
+
+
+async def test_credentials_revoked_through_the_primary_are_refused_at_once(
+    replica_app: Callable[..., Any], pair: Pair, redis_prefix: str
+) -> None:
+    """A copy of a browser's cookie, read from the replica until its user writes; "sign out
+    everywhere" sends every read with that user's credentials to the primary, which no longer
+    has the session: refused, even though the replica (replay paused) still has it."""
+    app = await replica_app(**STEADY, redis_url=REDIS_TEST_URL, rate_limit_key_prefix=redis_prefix)
+    statements = EngineStatements(app)
+    a, _ = await two_users(app, pair)
+    browser = app.test_client()
+    csrf = await sign_in(browser, a.email, a.password)
+    page = await browser.get("/account")
+    copied = cookie_header(page).split(";")[0]
+    pair.wait_replayed()
+    await forget_marks(redis_prefix)  # as if the window had passed
+    stranger = app.test_client()
+    before = statements.snapshot()
+    assert (await stranger.get("/account", headers={"Cookie": copied})).status_code == 200
+    assert statements.snapshot()["replica"] > before["replica"]
+
+    pair.pause_replay()
+    signed_out = await browser.post("/logout-all", form={"csrf_token": csrf})
+    assert signed_out.status_code == 303
+    before = statements.snapshot()
+    replay = await stranger.get("/account", headers={"Cookie": copied})
+    assert replay.status_code == 303  # to the sign-in page: the session has ended
+    assert statements.snapshot()["replica"] == before["replica"]
+
+
+async def forget_marks(prefix: str) -> None:
+    client = redis.from_url(REDIS_TEST_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + MARK_PREFIX + "*")]
+        assert keys, "no read-your-writes mark to forget"
+        await client.delete(*keys)
+    finally:
+        await client.aclose()
