@@ -12,15 +12,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
 from quart import Quart
 
+from service import create_app
 from service.read_routing import MARK_PREFIX
 from tests.factories import MadeUser, UserFactory
 from tests.live import free_port
-from tests.replica.conftest import REDIS_TEST_URL, EngineStatements, eventually
+from tests.pgbouncer import pgbouncer
+from tests.replica.conftest import (
+    REDIS_TEST_URL,
+    EngineStatements,
+    eventually,
+    replica_settings,
+)
 from tests.replication import Pair
 from tests.signin.helpers import cookie_header, sign_in
 
@@ -351,3 +359,34 @@ async def forget_marks(prefix: str) -> None:
         await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+async def test_behind_pgbouncer_reads_come_from_the_replica(
+    replica_app: Callable[..., Any], pair: Pair, tmp_path: Path
+) -> None:
+    """DATABASE_POOLER applies to both: a PgBouncer (transaction pooling) in front of each.
+    (replica_app only cleans up here: the app must stop before its poolers.)"""
+    with (
+        pgbouncer(tmp_path / "primary", pair.primary_url) as to_primary,
+        pgbouncer(tmp_path / "replica", pair.replica_url) as to_replica,
+    ):
+        settings = replica_settings(
+            pair,
+            **STEADY,
+            database_url=to_primary.url(pair.primary_url),
+            database_read_url=to_replica.url(pair.replica_url),
+            database_pooler="pgbouncer",
+        )
+        app = create_app(settings)
+        async with app.test_app():  # stopped before its poolers are
+            statements = EngineStatements(app)
+            a, b = await two_users(app, pair)
+            assert (await readyz(app))["replica"] == "ok"
+            pair.pause_replay()
+            slug = await write_article(app.test_client(), a.headers, "Through the poolers")
+            path = f"/api/articles/{slug}"
+            assert await read(app, statements, path, b.headers) == (404, {"replica"})
+            assert await read(app, statements, path, a.headers) == (200, {"primary"})
+            pair.resume_replay()
+            pair.wait_replayed()
+            assert await read(app, statements, path, b.headers) == (200, {"replica"})
