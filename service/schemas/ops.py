@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from service.schemas.base import Schema, omittable
+from service.schemas.base import Schema, absent_when_none
 
 
 class Health(Schema):
@@ -19,4 +19,4 @@ class Readiness(Schema):
 
     status: Literal["ready"]
     # Absent without DATABASE_READ_URL.
-    replica: Literal["ok", "lagging", "down"] | None = omittable()
+    replica: Literal["ok", "lagging", "down"] | None = absent_when_none()
