@@ -10,7 +10,7 @@ from quart_cors import cors
 from quart_schema import QuartSchema
 from quart_schema.typing import PydanticDumpOptions
 
-from service import db, metrics, observability, queue, security
+from service import db, metrics, observability, queue, read_routing, security
 from service.admission import Admission
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
@@ -87,12 +87,15 @@ def create_app(config: Settings | None = None) -> Quart:
 
     observability.init_app(app)
     metrics.init_app(app)
-    db.init_app(app, settings)
+    database = db.init_app(app, settings)
     # As many requests inside as the pool has connections; the rest queue in arrival order.
     admission = Admission(settings.db_pool_size + settings.db_max_overflow)
     app.extensions["admission"] = admission
     # Hashing waits on threads, not the database: it gives its slot back meanwhile.
-    security.init_app(app, settings).hasher.around = admission.stepped_out
+    sec = security.init_app(app, settings)
+    sec.hasher.around = admission.stepped_out
+    # GET and HEAD on the read replica, if there is one (sharing the limiters' Redis).
+    read_routing.init_app(app, database, sec.counters, settings.read_your_writes_seconds)
     queue.init_app(app, settings)
     error_handlers.register(app)
 

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     database_pooler: Literal["none", "pgbouncer"] = "none"
     db_echo: bool = False
 
+    # A PostgreSQL streaming replica (hot standby) of DATABASE_URL's database, behind the same
+    # pooler if any: GET and HEAD read from it; writes, and every read of a write request, use
+    # DATABASE_URL (service/read_routing.py). Unset: everything uses DATABASE_URL.
+    database_read_url: str | None = None
+    # The replica is read from only while it is known to show every commit older than this.
+    replica_max_lag_seconds: float = Field(default=3.0, gt=0, le=3600)
+    # How often each worker measures the replica's lag (and notices it gone or back).
+    replica_check_seconds: float = Field(default=0.5, gt=0, le=60)
+    # After a write, its caller reads from the primary this long: at least the lag bound, so
+    # that any replica read after it already shows the write (README, "Read replicas").
+    read_your_writes_seconds: float = Field(default=5.0, gt=0, le=3600)
+
     # Tokens and passwords. A token lives jwt_ttl_seconds; renewing it (GET or PUT /api/user
     # hands back a new one) never reaches past token_max_age_seconds from the login.
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
@@ -174,6 +186,18 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("database_read_url")
+    @classmethod
+    def _read_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError(
+                "must start with postgresql+asyncpg:// (a PostgreSQL streaming replica; "
+                f"got {value.split('://', 1)[0]}://...)"
+            )
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -232,6 +256,28 @@ class Settings(BaseSettings):
     def _pooler_needs_postgres(self) -> Settings:
         if self.database_pooler != "none" and self.is_sqlite:
             raise ValueError("DATABASE_POOLER: a pooler needs a postgresql+asyncpg:// DATABASE_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _replica_of_postgres(self) -> Settings:
+        if self.database_read_url is None:
+            return self
+        if self.is_sqlite:
+            raise ValueError(
+                "DATABASE_READ_URL: a read replica needs a postgresql+asyncpg:// DATABASE_URL "
+                "(SQLite has no replicas)"
+            )
+        if self.replica_max_lag_seconds <= self.replica_check_seconds:
+            raise ValueError(
+                "REPLICA_MAX_LAG_SECONDS must exceed REPLICA_CHECK_SECONDS (the lag is known "
+                "only that often)"
+            )
+        if self.read_your_writes_seconds < self.replica_max_lag_seconds:
+            raise ValueError(
+                "READ_YOUR_WRITES_SECONDS must be at least REPLICA_MAX_LAG_SECONDS "
+                f"({self.read_your_writes_seconds:g} < {self.replica_max_lag_seconds:g}): "
+                "a caller's reads return to the replica only once it must show their writes"
+            )
         return self
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,14 +27,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from service.config import Settings
+from service.replica import ReplicaMonitor
 
 # An execution option of the engine that GET and HEAD sessions use on SQLite.
 READS_ONLY_OPTION = "conduit_reads_only"
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """An engine for the configured URL; SQLite gets foreign keys, WAL and working savepoints."""
-    url = make_url(settings.database_url)
+def create_engine(settings: Settings, url_text: str | None = None) -> AsyncEngine:
+    """An engine for DATABASE_URL (or `url_text`, the read replica's, set up alike); SQLite
+    gets foreign keys, WAL and working savepoints."""
+    url = make_url(url_text or settings.database_url)
     if settings.is_sqlite:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -183,14 +185,26 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
 
 class Database:
-    """The app's engine and session factory, alive between before_serving and after_serving."""
+    """The app's engine and session factory, alive between before_serving and after_serving.
 
-    def __init__(self, settings: Settings) -> None:
+    With `with_replica` (the web app's) and DATABASE_READ_URL set, also the read replica's
+    engine, its read sessions and the monitor that says whether reads may use it; the worker
+    and the CLI use the primary only.
+    """
+
+    def __init__(self, settings: Settings, *, with_replica: bool = False) -> None:
         self.settings = settings
         self._failing = False
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._with_replica = with_replica and settings.database_read_url is not None
+        self._replica_engine: AsyncEngine | None = None
+        self._replica_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        # Set by a successful write's commit (read_routing: the caller's reads stay on the
+        # primary for a while); None without a replica.
+        self.after_write: Callable[[], Awaitable[None]] | None = None
+        self.replica: ReplicaMonitor | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -216,6 +230,19 @@ class Database:
         return self._read_sessionmaker
 
     @property
+    def replica_engine(self) -> AsyncEngine:
+        if self._replica_engine is None:
+            raise RuntimeError("no read replica: DATABASE_READ_URL is unset or not connected")
+        return self._replica_engine
+
+    @property
+    def replica_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """Read sessions on the replica, set up as read_sessionmaker's are on the primary."""
+        if self._replica_sessionmaker is None:
+            raise RuntimeError("no read replica: DATABASE_READ_URL is unset or not connected")
+        return self._replica_sessionmaker
+
+    @property
     def connected(self) -> bool:
         return self._engine is not None
 
@@ -239,22 +266,42 @@ class Database:
         event.listen(self._engine.sync_engine, "connect", self._answered)
         # expire_on_commit=False: responses read attributes after the commit.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
+        self._read_sessionmaker = self._reads(self._engine)
+        if self._with_replica and self.settings.database_read_url is not None:
+            self._replica_engine = create_engine(self.settings, self.settings.database_read_url)
+            self._replica_sessionmaker = self._reads(self._replica_engine)
+            self.replica = ReplicaMonitor(
+                self._engine,
+                self._replica_engine,
+                max_lag=self.settings.replica_max_lag_seconds,
+                interval=self.settings.replica_check_seconds,
+            )
+            await self.replica.start()
+
+    def _reads(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         if self.settings.is_sqlite:  # where the BEGIN recipe above owns transactions
-            reads = self._engine.execution_options(**{READS_ONLY_OPTION: True})  # deferred BEGIN
+            reads = engine.execution_options(**{READS_ONLY_OPTION: True})  # deferred BEGIN
         elif self.settings.database_pooler == "pgbouncer":
             # A transaction, for its SET LOCAL statement_timeout (nothing else would bound a
             # read's statements behind the pooler); ended by a ROLLBACK at close.
-            reads = self._engine
+            reads = engine
         else:
-            reads = self._engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)
+            reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return async_sessionmaker(reads, expire_on_commit=False)
 
     async def dispose(self) -> None:
+        if self.replica is not None:  # first: its checks use both engines
+            await self.replica.stop()
+            self.replica = None
+        if self._replica_engine is not None:
+            await self._replica_engine.dispose()
         if self._engine is not None:
             await self._engine.dispose()
         self._engine = None
         self._sessionmaker = None
         self._read_sessionmaker = None
+        self._replica_engine = None
+        self._replica_sessionmaker = None
 
     async def ping(self, seconds: float) -> bool:
         """True when the database answers a trivial query within `seconds`."""
@@ -267,7 +314,7 @@ class Database:
 
 
 def init_app(app: Quart, settings: Settings) -> Database:
-    database = Database(settings)
+    database = Database(settings, with_replica=True)
     app.extensions["db"] = database
 
     @app.before_serving
@@ -294,6 +341,9 @@ def init_app(app: Quart, settings: Settings) -> Database:
                         failed = exc
                         # Explicitly: a COMMIT that SQLite refused leaves its transaction open.
                         await session.rollback()
+                    else:
+                        if database.after_write is not None:
+                            await database.after_write()
                 else:
                     await session.rollback()
         finally:
@@ -356,6 +406,11 @@ def _sqlstate(exc: BaseException) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE for the error or any of its causes; None if none has one."""
+    return next(filter(None, map(_sqlstate, _chain(exc))), None)
+
+
 def unavailable(exc: BaseException) -> bool:
     """The database could not be reached or would not take the work: refused, reset, shutting
     down, a connection lost mid-statement, a pool or connect timeout, a statement or lock
@@ -395,7 +450,7 @@ def describe(exc: BaseException) -> dict[str, str]:
     # The innermost error, short of a cancellation that a timeout turned into TimeoutError.
     root = [error for error in _chain(exc) if isinstance(error, Exception)][-1]
     fields = {"error": type(root).__name__}
-    code = next(filter(None, map(_sqlstate, _chain(exc))), None)
+    code = sqlstate(exc)
     if code is not None:
         fields["sqlstate"] = code
     if isinstance(exc, StatementError) and exc.statement:

@@ -13,7 +13,8 @@ one of the pool's connections, and meets BODY_TIMEOUT_SECONDS (Quart's BODY_TIME
 it), not the request deadline.
 
 A read (GET, HEAD) whose connection turns out to be dead runs once more on a fresh one, within
-the same deadline: reads write nothing, and nothing of the response has been sent yet.
+the same deadline: reads write nothing, and nothing of the response has been sent yet. So does
+a read that found the read replica unreachable, on the primary (read_routing.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from quart import Quart
 from quart.ctx import RequestContext
 from quart.globals import request_ctx
 
-from service import db, observability
+from service import db, observability, read_routing
 from service.admission import UNQUEUED_BLUEPRINTS, Admission
 from service.errors import Unavailable
 
@@ -137,8 +138,11 @@ class DeadlineQuart(Quart):
         try:
             return await super().dispatch_request(request_context)
         except Exception as exc:
-            if method not in db.READ_ONLY_METHODS or not db.dead_connection(exc):
+            if method not in db.READ_ONLY_METHODS:
                 raise
-            log.info("read retried on a fresh connection", extra={"fields": db.describe(exc)})
+            if not read_routing.moved_to_primary(exc):
+                if not db.dead_connection(exc):
+                    raise
+                log.info("read retried on a fresh connection", extra={"fields": db.describe(exc)})
         await db.abandon_session()
         return await super().dispatch_request(request_context)

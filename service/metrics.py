@@ -146,7 +146,8 @@ async def metrics() -> Response:
     """Prometheus metrics.
 
     `http_requests_total{method,route,status}`, `http_request_duration_seconds{method,route}`
-    (by route template), `http_requests_in_flight`, `db_pool_connections_in_use`, the job
+    (by route template), `http_requests_in_flight`, `db_pool_connections_in_use`, with a read
+    replica `db_replica_state{state}` (1 for each state some worker sees it in), the job
     queue's `jobs_*` gauges, and the process's own. Keep it on the internal network.
     """
     # Collecting reads every worker's file and formats every series: in a thread, so a large

@@ -44,10 +44,12 @@ class Hit:
 
 
 class Counters(Protocol):
+    @property
+    def available(self) -> bool: ...
     async def hit(self, key: str, window: int) -> Hit: ...
     async def forget(self, key: str) -> None: ...
     async def give_back(self, key: str) -> None: ...
-    async def remember(self, key: str, seconds: int) -> None: ...
+    async def remember(self, key: str, seconds: float) -> None: ...
     async def seen(self, key: str) -> bool: ...
     async def close(self) -> None: ...
 
@@ -58,6 +60,11 @@ class MemoryCounters:
     def __init__(self, max_keys: int = 100_000) -> None:
         self._windows: dict[str, tuple[float, int]] = {}
         self._max_keys = max_keys
+
+    @property
+    def available(self) -> bool:
+        """Always: this store is the process's own memory."""
+        return True
 
     async def hit(self, key: str, window: int) -> Hit:
         now = time.monotonic()
@@ -78,7 +85,7 @@ class MemoryCounters:
         if count > 0:
             self._windows[key] = (ends, count - 1)
 
-    async def remember(self, key: str, seconds: int) -> None:
+    async def remember(self, key: str, seconds: float) -> None:
         now = time.monotonic()
         if key not in self._windows and len(self._windows) >= self._max_keys:
             self._prune(now)
@@ -169,9 +176,10 @@ class RedisCounters:
         await self._shared(lambda: self._give_back(keys=[self._prefix + key]))
         await self._fallback.give_back(key)
 
-    async def remember(self, key: str, seconds: int) -> None:
+    async def remember(self, key: str, seconds: float) -> None:
         await self._fallback.remember(key, seconds)
-        await self._shared(lambda: self._redis.set(self._prefix + key, 1, ex=seconds))
+        milliseconds = max(1, round(seconds * 1000))
+        await self._shared(lambda: self._redis.set(self._prefix + key, 1, px=milliseconds))
 
     async def seen(self, key: str) -> bool:
         answer = await self._shared(lambda: self._redis.exists(self._prefix + key))

@@ -42,9 +42,15 @@ async def readyz() -> dict[str, str]:
     """Readiness: the database answers and the instance is not draining.
 
     A load balancer sends traffic only while this is 200; SIGTERM turns it to 503 first.
+    With a read replica (`DATABASE_READ_URL`), `replica` says what this worker finds it:
+    `ok`, `lagging` (behind past `REPLICA_MAX_LAG_SECONDS`) or `down`; reads use the primary
+    meanwhile, so the instance stays ready.
     """
     if current_app.extensions.get("draining"):
         raise Unavailable(key="service", message="draining")
-    if not await db.database().ping(READY_TIMEOUT_SECONDS):
+    database = db.database()
+    if not await database.ping(READY_TIMEOUT_SECONDS):
         raise Unavailable(key="database", message="unreachable")
-    return {"status": "ready"}
+    if database.replica is None:
+        return {"status": "ready"}
+    return {"status": "ready", "replica": database.replica.state}

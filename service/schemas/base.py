@@ -44,6 +44,12 @@ def omittable() -> Any:
     return Field(default=None, json_schema_extra=_not_null)
 
 
+def absent_when_none() -> Any:
+    """A response field that is left out of the body when it has no value (never sent as
+    null), and documented without null."""
+    return Field(default=None, exclude_if=lambda value: value is None, json_schema_extra=_not_null)
+
+
 class Schema(BaseModel):
     """Base of every request and response model: the one place snake_case meets camelCase."""
 

@@ -125,6 +125,7 @@ def init_app(app: Quart, settings: Settings) -> Security:
             window=settings.password_reset_rate_limit_window_seconds,
         ),
         password_reset_ttl_seconds=settings.password_reset_ttl_seconds,
+        counters=counters,
     )
     # Each client address gets its share of the hashing threads, no more.
     security.hasher.owner = hash_owner

@@ -17,7 +17,7 @@ from service.errors import (
 )
 from service.models import User
 from service.security.origin import origin
-from service.security.state import hasher, state
+from service.security.state import credentials_changed, hasher, state
 from service.services import password_resets as password_reset_service
 from service.services import users as user_service
 
@@ -106,9 +106,11 @@ async def request_password_reset(email: str) -> int:
 
 async def reset_password(token: str, password: str) -> User:
     """Set a new password with a reset token (422 for a bad one; 503 when hashing is busy)."""
-    return await password_reset_service.confirm(
+    user = await password_reset_service.confirm(
         db.session(), hasher(), token, password, origin=origin()
     )
+    credentials_changed(user.id)  # every older token and session of the account ends
+    return user
 
 
 async def change_password(user: User, current: str, new: str) -> User:

@@ -16,7 +16,7 @@ from quart import g, session
 from service import db
 from service.models import User
 from service.security.origin import origin
-from service.security.state import state
+from service.security.state import credentials_changed, state
 from service.services import browser_sessions
 from service.services import users as user_service
 
@@ -32,8 +32,12 @@ async def sign_in(user: User) -> None:
     session.clear()
     secret = await browser_sessions.start(db.session(), user, state().session_max_age_seconds)
     session["sid"] = secret
+    # Whose session, readable before any query: it only steers reads to the primary after
+    # this user's writes (read_routing.py); the row alone signs the browser in.
+    session["uid"] = user.id
     session["csrf"] = secrets.token_urlsafe(32)
     session.permanent = True
+    credentials_changed(user.id)
 
 
 async def sign_out() -> None:
@@ -41,6 +45,9 @@ async def sign_out() -> None:
     secret = session.get("sid")
     if isinstance(secret, str):
         await browser_sessions.sign_out(db.session(), secret, origin())
+        uid = session.get("uid")
+        if isinstance(uid, int):
+            credentials_changed(uid)  # a copy of the cookie is refused at once
     session.clear()
 
 
@@ -48,6 +55,7 @@ async def sign_out_everywhere(user: User) -> None:
     """End every token, refresh-token family and browser session of `user`, this browser's
     included."""
     await user_service.revoke_credentials(db.session(), user, actor=user, origin=origin())
+    credentials_changed(user.id)
     session.clear()
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quart import current_app
+from quart import current_app, g
 
 from service.crypto import PasswordHasher, TokenCodec
-from service.ratelimit import LoginLimiter, PasswordResetLimiter, RegistrationLimiter
+from service.ratelimit import Counters, LoginLimiter, PasswordResetLimiter, RegistrationLimiter
 
 
 @dataclass
@@ -24,11 +24,22 @@ class Security:
     legacy_tokens: bool
     resets: PasswordResetLimiter
     password_reset_ttl_seconds: int
+    # The limiters' store (Redis or memory), which read routing shares for its marks.
+    counters: Counters
 
 
 def state() -> Security:
     sec: Security = current_app.extensions["security"]
     return sec
+
+
+def credentials_changed(user_id: int) -> None:
+    """This request issues, changes or revokes `user_id`'s credentials (a token, a browser
+    session, a password). With a read replica, every read that carries that user's credentials
+    uses the primary for a while once the request commits (read_routing.py): a new login finds
+    its rows, a revoked one is refused at once."""
+    accounts: set[int] = g.setdefault("credentials_changed", set())
+    accounts.add(user_id)
 
 
 def hasher() -> PasswordHasher:

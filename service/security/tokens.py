@@ -18,7 +18,7 @@ from quart import g, request
 from service.crypto import ExpiredToken, InvalidToken, TokenClaims
 from service.errors import TokenExpired, TokenInvalid
 from service.models import User
-from service.security.state import state
+from service.security.state import credentials_changed, state
 
 AUTH_SCHEMES = ("token", "bearer")
 
@@ -28,6 +28,7 @@ def issue_token(user: User, *, family: int | None = None, auth_time: datetime | 
     token while LEGACY_TOKENS is on, else an access token; `family` ties it to a refresh
     token's family, `auth_time` is that login's time."""
     sec = state()
+    credentials_changed(user.id)
     return sec.tokens.issue(
         user.id,
         version=user.credentials_version,
@@ -39,6 +40,7 @@ def issue_token(user: User, *, family: int | None = None, auth_time: datetime | 
 
 def issue_access_token(user: User, *, family: int, auth_time: datetime) -> str:
     """A short access token of a refresh-token family (what /api/users/refresh hands out)."""
+    credentials_changed(user.id)
     return state().tokens.issue(
         user.id, version=user.credentials_version, auth_time=auth_time, family=family, access=True
     )

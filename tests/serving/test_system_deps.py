@@ -74,6 +74,21 @@ def test_names_in_one_line_what_it_cannot_provide(script):
     assert strict.stderr == result.stderr
 
 
+def test_names_the_postgresql_server_tools_when_missing(script):
+    """The replica tests make their own primary and standby with these (tests/replication.py)."""
+    missing = {"PG_BIN": "/nonexistent/bin"}
+    result = run(script, env=missing)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "PostgreSQL server tools: initdb, pg_ctl, pg_basebackup in /nonexistent/bin "
+        "(package postgresql)" in result.stderr
+    )
+    assert "apt-get install postgresql" in result.stderr
+    assert run(script, "--strict", env=missing).returncode == 1
+    # Where Debian puts them (this machine has them): nothing to say.
+    assert "PostgreSQL server tools" not in run(script).stderr
+
+
 def test_install_needs_only_a_working_venv(script):
     result = run(script, "install", env={"CHROMIUM_PATH": "/nonexistent/chromium"})
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

@@ -25,6 +25,10 @@ def clean_env(monkeypatch, tmp_path):
         "REDIS_URL",
         "DB_POOL_SIZE",
         "DATABASE_POOLER",
+        "DATABASE_READ_URL",
+        "REPLICA_MAX_LAG_SECONDS",
+        "REPLICA_CHECK_SECONDS",
+        "READ_YOUR_WRITES_SECONDS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env file
@@ -110,3 +114,48 @@ def test_a_pooler_is_for_postgresql_and_named_when_wrong(monkeypatch):
     monkeypatch.setenv("DATABASE_POOLER", "pgpool")
     with pytest.raises(ConfigError, match="DATABASE_POOLER"):
         load_config("testing", database_url=PG)
+
+
+REPLICA = "postgresql+asyncpg://app@replica/app"
+
+
+def test_a_read_replica_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_READ_URL", REPLICA)
+    monkeypatch.setenv("REPLICA_MAX_LAG_SECONDS", "2")
+    monkeypatch.setenv("READ_YOUR_WRITES_SECONDS", "4")
+    settings = load_config("testing", database_url=PG)
+    assert settings.database_read_url == REPLICA
+    assert (settings.replica_max_lag_seconds, settings.read_your_writes_seconds) == (2.0, 4.0)
+    monkeypatch.setenv("DATABASE_READ_URL", " ")  # set but empty: no replica
+    assert load_config("testing", database_url=PG).database_read_url is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"database_url": "sqlite+aiosqlite:///x.db"},
+            "DATABASE_READ_URL: a read replica needs a postgresql",
+        ),
+        (
+            {"database_read_url": "postgresql://app@replica/app"},
+            "DATABASE_READ_URL: must start with postgresql\\+asyncpg://",
+        ),
+        (
+            {"database_read_url": "sqlite+aiosqlite:///replica.db"},
+            "DATABASE_READ_URL: must start with postgresql\\+asyncpg://",
+        ),
+        (
+            {"read_your_writes_seconds": 1.0, "replica_max_lag_seconds": 3.0},
+            "READ_YOUR_WRITES_SECONDS must be at least REPLICA_MAX_LAG_SECONDS",
+        ),
+        (
+            {"replica_max_lag_seconds": 0.5, "replica_check_seconds": 0.5},
+            "REPLICA_MAX_LAG_SECONDS must exceed REPLICA_CHECK_SECONDS",
+        ),
+    ],
+)
+def test_a_read_replica_is_refused_at_start_up_when_it_cannot_work(overrides, message):
+    settings = {"database_url": PG, "database_read_url": REPLICA, **overrides}
+    with pytest.raises(ConfigError, match=message):
+        load_config("testing", **settings)
