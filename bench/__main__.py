@@ -3,10 +3,14 @@
 ab     side by side: the service at an older commit (a git worktree) and the working tree, on
        one database, the scenarios measured in alternating rounds; medians and new/old ratios.
 run    fresh PostgreSQL database per data set, migrated and seeded; the ceilings (bare ASGI app,
-       a Quart route with no I/O) and every scenario at 64 and 256 connections, the scale check
-       on the small set, a login storm; a table, JSON and a chart in the output folder.
-soak   the mixed profile for N minutes, RSS per worker and p99 every 30 s, with a chart.
-smoke  the small set, a second or two per scenario; fails on any error or non-2xx (CI).
+       a Quart route with no I/O, and the stack limit: the service's own statements on raw
+       asyncpg, checked byte for byte against the service first) and every scenario at 64 and
+       256 connections, the scale check on the small set, a login storm; the targets met or
+       not; a table, JSON and a chart in the output folder.
+soak   the mixed profile for N minutes, RSS per worker and p99 every 30 s, with a chart and
+       the soak's targets.
+smoke  the small set, a second or two per scenario, the stack limit's byte-for-byte check and
+       a second of its reads; fails on any error, non-2xx or difference (CI).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench import compare
+from bench import targets as bench_targets
 from bench.data import DATASETS, BenchData, DataSet, bench_data, production_password_hash, seed
 from bench.harness import ROOT, LoadResult, Server, free_port, require_wrk, run_wrk, start_server
 from bench.statements import statements_per_request
@@ -36,6 +42,7 @@ SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnop"
 READS = [
     "list_articles",
     "list_articles_token",
+    "list_deep",
     "list_by_tag",
     "feed",
     "article",
@@ -46,6 +53,17 @@ READS = [
 ]
 WRITES = ["login", "create_article", "favorite"]
 SCALE = ["list_articles", "feed", "list_by_tag"]
+# The reads the stack limit (bench/stack_limit.py) answers: each is measured on it too.
+STACK_LIMIT = [
+    "list_articles",
+    "list_articles_token",
+    "list_deep",
+    "list_by_tag",
+    "feed",
+    "article",
+    "profile",
+    "current_user",
+]
 
 
 def log(message: str) -> None:
@@ -149,6 +167,34 @@ def start_bare(out: Path, workers: int) -> Server:
         out,
         health_path="/",
     )
+
+
+def start_stack_limit(out: Path, url: str, workers: int) -> Server:
+    # The bare app's command and settings; the service's environment (database, secret).
+    port = free_port()
+    return start_server(
+        "stack-limit",
+        hypercorn_command("bench.stack_limit:app", port, workers),
+        server_env(url, workers),
+        port,
+        out,
+    )
+
+
+def same_bytes(service: Server, twin: Server, data: BenchData, spec: DataSet, url: str) -> int:
+    """Compare the two servers' answers (bench/compare.py); the number of URLs, all equal, or
+    SystemExit naming each difference."""
+    checks = compare.probes(data, spec, plain_dsn(url))
+    differences = compare.compare(service.url, twin.url, checks)
+    if differences:
+        for difference in differences:
+            log(f"DIFFERENT {difference}")
+        raise SystemExit(
+            f"the stack limit's answers differ from the service's on {len(differences)} of "
+            f"{len(checks)} URLs: its ratio would compare unlike work"
+        )
+    log(f"stack limit: {len(checks)} answers equal the service's, byte for byte")
+    return len(checks)
 
 
 def start_service(
@@ -311,14 +357,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         for c in connections:
             r = measure(bare, "bare", c, args.seconds, args.warmup, data_file, args.threads)
+            r.server = "bare"
             ceiling[c] = r.rps
             results.append(r)
     finally:
         bare.stop()
 
+    limit: dict[tuple[str, int], float] = {}
     server = start_service(out, url, args.workers)
     try:
         meta["rss_mb_before"] = server.worker_rss()
+        log("ceiling: the stack limit (the service's statements on raw asyncpg), same settings")
+        twin = start_stack_limit(out, url, args.workers)
+        try:
+            meta["stack_limit_compared"] = same_bytes(
+                server, twin, data, DATASETS[args.dataset], url
+            )
+            for scenario in [s for s in STACK_LIMIT if s in scenarios]:
+                for c in connections:
+                    r = measure(
+                        twin, scenario, c, args.seconds, args.warmup, data_file, args.threads
+                    )
+                    r.server = "stack_limit"
+                    limit[(scenario, c)] = r.rps
+                    results.append(r)
+        finally:
+            twin.stop()
         for scenario in ["quart_no_io", *scenarios]:
             for c in connections:
                 results.append(
@@ -339,11 +403,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         r.ratio_to_ceiling = (
             round(r.rps / ceiling[r.connections], 4) if ceiling.get(r.connections) else None
         )
+        twin_rps = limit.get((r.scenario, r.connections))
+        if r.server == "service" and twin_rps:
+            r.ratio_to_stack_limit = round(r.rps / twin_rps, 4)
     statements = statements_per_request(url, SECRET_KEY, data)
     for r in results:
-        r.statements_per_request = statements.get(r.scenario)
+        if r.server == "service":
+            r.statements_per_request = statements.get(r.scenario)
     meta["statements_per_request"] = statements
     meta["dataset"] = args.dataset
+    meta["targets"] = [
+        t.as_dict()
+        for t in bench_targets.evaluate([r.as_dict() for r in results], meta, reads=READS)
+    ]
 
     table = report.markdown_table(results)
     (out / "results.md").write_text(report.summary_markdown(meta, table))
@@ -397,6 +469,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     summary = report.soak_summary(samples)
+    summary["targets"] = [t.as_dict() for t in bench_targets.evaluate_soak(samples)]
     report.soak_chart(
         out / "soak.png",
         samples,
@@ -404,6 +477,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     )
     report.write_soak(out / "soak.json", summary, samples)
     print(report.soak_markdown(summary))
+    print(report.targets_table(summary["targets"]))
     return 1 if any(s["errors"] or s["non_2xx"] for s in samples) else 0
 
 
@@ -498,6 +572,14 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         bare.stop()
     server = start_service(out, url, args.workers)
     try:
+        # The stack limit once: its answers equal the service's, and its reads run clean.
+        twin = start_stack_limit(out, url, args.workers)
+        try:
+            same_bytes(server, twin, data, DATASETS["small"], url)
+            r = measure(twin, "stack_limit_reads", 16, args.seconds, 0, data_file, 1)
+            failures += [] if r.requests and not r.unexpected else ["stack_limit_reads"]
+        finally:
+            twin.stop()
         for scenario in ["quart_no_io", *READS, *WRITES, "mixed"]:
             r = measure(server, scenario, 16, args.seconds, 0, data_file, 1)
             if not r.requests or r.unexpected:
@@ -508,7 +590,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     log(f"statements per request: {statements}")
     too_many = [
         s
-        for s in ("list_articles", "list_articles_token", "list_by_tag", "feed")
+        for s in ("list_articles", "list_articles_token", "list_deep", "list_by_tag", "feed")
         if statements[s] > 3
     ]
     if failures or too_many:

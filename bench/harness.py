@@ -139,6 +139,10 @@ class LoadResult:
     non_2xx: int
     shed_503: int = 0  # of non_2xx: logins refused by the hashing queue (by design)
     ratio_to_ceiling: float | None = None
+    # The service's figure over its stack-limit twin's (bench/stack_limit.py), same scenario
+    # and connections; None for a scenario without a twin.
+    ratio_to_stack_limit: float | None = None
+    server: str = "service"  # or "bare", "stack_limit"
     statements_per_request: int | None = None
     extra: dict[str, object] = field(default_factory=dict)
 

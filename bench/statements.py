@@ -25,6 +25,7 @@ def probes(data: BenchData) -> dict[str, Probe]:
         "quart_no_io": ("GET", "/healthz", False, None),
         "list_articles": ("GET", "/api/articles?limit=20", False, None),
         "list_articles_token": ("GET", "/api/articles?limit=20", True, None),
+        "list_deep": ("GET", "/api/articles?limit=20&offset=10000", False, None),
         "list_by_tag": ("GET", f"/api/articles?limit=20&tag={tag}", False, None),
         "feed": ("GET", "/api/articles/feed?limit=20", True, None),
         "article": ("GET", f"/api/articles/{slug}", False, None),
