@@ -95,3 +95,16 @@ def service_statements() -> Statements:
         # session.get loads every mapped column by primary key: this statement's text.
         user=compile_statement(select(User).where(User.id == bindparam("id"))),
     )
+
+
+def all_sql(statements: Statements) -> set[str]:
+    """Every statement's text: what the service may run for the reads the twin answers."""
+    held = [
+        *statements.page.values(),
+        *statements.total.values(),
+        statements.tag_names,
+        *statements.article.values(),
+        *statements.profile.values(),
+        statements.user,
+    ]
+    return {statement.sql for statement in held}
