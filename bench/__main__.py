@@ -32,7 +32,17 @@ from sqlalchemy.engine import make_url
 from bench import compare
 from bench import targets as bench_targets
 from bench.data import DATASETS, BenchData, DataSet, bench_data, production_password_hash, seed
-from bench.harness import ROOT, LoadResult, Server, free_port, require_wrk, run_wrk, start_server
+from bench.harness import (
+    ROOT,
+    LoadResult,
+    Server,
+    free_port,
+    require_wrk,
+    run_wrk,
+    spawn_server,
+    start_server,
+    wait_ready,
+)
 from bench.service_sql import all_sql, service_statements
 from bench.statements import statements_seen
 from service.config import load_config
@@ -170,10 +180,11 @@ def start_bare(out: Path, workers: int) -> Server:
     )
 
 
-def start_stack_limit(out: Path, url: str, workers: int) -> Server:
+def spawn_stack_limit(out: Path, url: str, workers: int) -> Server:
+    """Started, not yet ready (`wait_ready`): it starts while the service does."""
     # The bare app's command and settings; the service's environment (database, secret).
     port = free_port()
-    return start_server(
+    return spawn_server(
         "stack-limit",
         hypercorn_command("bench.stack_limit:app", port, workers),
         server_env(url, workers),
@@ -372,12 +383,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         bare.stop()
 
     limit: dict[tuple[str, int], float] = {}
-    server = start_service(out, url, args.workers)
+    twin = spawn_stack_limit(out, url, args.workers)
+    try:
+        server = start_service(out, url, args.workers)
+    except BaseException:  # the twin is ours to stop, whatever stopped the service's start
+        twin.stop()
+        raise
     try:
         meta["rss_mb_before"] = server.worker_rss()
         log("ceiling: the stack limit (the service's statements on raw asyncpg), same settings")
-        twin = start_stack_limit(out, url, args.workers)
         try:
+            wait_ready(twin)
             meta["stack_limit_compared"] = same_bytes(
                 server, twin, data, DATASETS[args.dataset], url
             )
@@ -582,11 +598,16 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         failures += [] if r.requests and not r.unexpected else ["bare"]
     finally:
         bare.stop()
-    server = start_service(out, url, args.workers)
+    twin = spawn_stack_limit(out, url, args.workers)
+    try:
+        server = start_service(out, url, args.workers)
+    except BaseException:  # the twin is ours to stop, whatever stopped the service's start
+        twin.stop()
+        raise
     try:
         # The stack limit once: its answers equal the service's, and its reads run clean.
-        twin = start_stack_limit(out, url, args.workers)
         try:
+            wait_ready(twin)
             same_bytes(server, twin, data, DATASETS["small"], url)
             r = measure(twin, "stack_limit_reads", 16, args.seconds, 0, data_file, 1)
             failures += [] if r.requests and not r.unexpected else ["stack_limit_reads"]

@@ -94,6 +94,41 @@ class Server:
                 self.process.wait()
 
 
+def spawn_server(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    log_dir: Path,
+    cwd: Path = ROOT,
+) -> Server:
+    """Start a server without waiting for it (see `wait_ready`), so two can start together."""
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        command, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
+    return Server(name, port, process, log_path)
+
+
+def wait_ready(server: Server, health_path: str = "/healthz", timeout: float = 60) -> Server:
+    """The server once it answers `health_path` with 200; stopped, and RuntimeError, if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited early; see {server.log_path}")
+        try:
+            with urllib.request.urlopen(server.url + health_path, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(
+        f"{server.name} did not answer {health_path} within {timeout}s; see {server.log_path}"
+    )
+
+
 def start_server(
     name: str,
     command: list[str],
@@ -104,24 +139,7 @@ def start_server(
     timeout: float = 60,
     cwd: Path = ROOT,
 ) -> Server:
-    log_path = log_dir / f"{name}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        command, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-    )
-    server = Server(name, port, process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited early; see {log_path}")
-        try:
-            with urllib.request.urlopen(server.url + health_path, timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"{name} did not answer {health_path} within {timeout}s; see {log_path}")
+    return wait_ready(spawn_server(name, command, env, port, log_dir, cwd), health_path, timeout)
 
 
 @dataclass
