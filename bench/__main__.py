@@ -455,7 +455,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print(report.summary_markdown(meta, table))
     failures = [r for r in results if r.unexpected]
-    return 1 if failures or stale else 0
+    # No answer inside the window measures nothing (a host too busy, a server stuck).
+    silent = [f"{report.label(r)} c={r.connections}" for r in results if not r.requests]
+    if silent:
+        log(f"no request completed in: {', '.join(silent)}")
+    return 1 if failures or stale or silent else 0
 
 
 def cmd_soak(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ def row(
     return {
         "scenario": scenario,
         "connections": connections,
+        "requests": round(rps * 10),
         "rps": rps,
         "ratio_to_ceiling": ratio,
         "p50_ms": p50,
@@ -108,6 +109,22 @@ def test_what_the_run_left_out_is_not_measured() -> None:
     found = verdicts([])
     assert set(found.values()) == {"not measured"}
     assert len(found) == 6 + 3 + 1 + 3
+
+
+def test_a_scenario_that_completed_nothing_is_not_measured() -> None:
+    # What an overloaded host left: wrk's window closed before any answer came.
+    silent = [
+        row("list_articles", rps=0, p50=0, p99=0),
+        row("list_articles", rps=100, server="stack_limit"),
+        row("list_deep", rps=0, p50=0, p99=0),
+        row("list_deep", 256, rps=0, p50=0, p99=0),
+    ]
+    storm = {"login_storm": {"ratio": 0.0, "tags_idle_p99_ms": 0.0, "tags_storm_p99_ms": 0.0}}
+    found = verdicts(silent, storm)
+    assert find(found, "list_articles ≥ 60%") == "not measured"
+    assert find(found, "list_deep (offset 10,000)") == "not measured"
+    assert find(found, "login storm") == "not measured"
+    assert find(found, "reads: p99") == "not measured"
 
 
 def samples(rps: list[float], rss: list[float]) -> list[dict[str, Any]]:
