@@ -111,7 +111,14 @@ def spawn_server(
     return Server(name, port, process, log_path)
 
 
-def wait_ready(server: Server, health_path: str = "/healthz", timeout: float = 60) -> Server:
+# A guard against a server that never starts, not a measure: on the shared two-core host under
+# load 13 the service took over 60 s to answer its first /healthz, the stack limit beside it.
+START_TIMEOUT = 180.0
+
+
+def wait_ready(
+    server: Server, health_path: str = "/healthz", timeout: float = START_TIMEOUT
+) -> Server:
     """The server once it answers `health_path` with 200; stopped, and RuntimeError, if not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -136,7 +143,7 @@ def start_server(
     port: int,
     log_dir: Path,
     health_path: str = "/healthz",
-    timeout: float = 60,
+    timeout: float = START_TIMEOUT,
     cwd: Path = ROOT,
 ) -> Server:
     return wait_ready(spawn_server(name, command, env, port, log_dir, cwd), health_path, timeout)

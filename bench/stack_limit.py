@@ -162,6 +162,9 @@ class Twin:
             max_size=settings.db_pool_size + settings.db_max_overflow,
             timeout=settings.db_pool_timeout,
             reset=_keep_session,
+            # It idles beside the service while the service is measured: its connections go
+            # back to the shared PostgreSQL (100 connections for every bench on the host).
+            max_inactive_connection_lifetime=10,
             server_settings={
                 "application_name": "conduit-stack-limit",
                 "statement_timeout": str(settings.db_statement_timeout_ms),
