@@ -122,6 +122,10 @@ def test_a_scenario_that_completed_nothing_is_not_measured() -> None:
     storm = {"login_storm": {"ratio": 0.0, "tags_idle_p99_ms": 0.0, "tags_storm_p99_ms": 0.0}}
     found = verdicts(silent, storm)
     assert find(found, "list_articles ≥ 60%") == "not measured"
+    silent_twin = verdicts(
+        [row("article", ratio=0.3), row("article", rps=0, p50=0, p99=0, server="stack_limit")]
+    )
+    assert find(silent_twin, "article (its stack limit answered nothing)") == "met"
     assert find(found, "list_deep (offset 10,000)") == "not measured"
     assert find(found, "login storm") == "not measured"
     assert find(found, "reads: p99") == "not measured"
