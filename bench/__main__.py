@@ -3,10 +3,14 @@
 ab     side by side: the service at an older commit (a git worktree) and the working tree, on
        one database, the scenarios measured in alternating rounds; medians and new/old ratios.
 run    fresh PostgreSQL database per data set, migrated and seeded; the ceilings (bare ASGI app,
-       a Quart route with no I/O) and every scenario at 64 and 256 connections, the scale check
-       on the small set, a login storm; a table, JSON and a chart in the output folder.
-soak   the mixed profile for N minutes, RSS per worker and p99 every 30 s, with a chart.
-smoke  the small set, a second or two per scenario; fails on any error or non-2xx (CI).
+       a Quart route with no I/O, and the stack limit: the service's own statements on raw
+       asyncpg, checked byte for byte against the service first) and every scenario at 64 and
+       256 connections, the scale check on the small set, a login storm; the targets met or
+       not; a table, JSON and a chart in the output folder.
+soak   the mixed profile for N minutes, RSS per worker and p99 every 30 s, with a chart and
+       the soak's targets.
+smoke  the small set, a second or two per scenario, the stack limit's byte-for-byte check and
+       a second of its reads; fails on any error, non-2xx or difference (CI).
 """
 
 from __future__ import annotations
@@ -25,9 +29,22 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench import compare
+from bench import targets as bench_targets
 from bench.data import DATASETS, BenchData, DataSet, bench_data, production_password_hash, seed
-from bench.harness import ROOT, LoadResult, Server, free_port, require_wrk, run_wrk, start_server
-from bench.statements import statements_per_request
+from bench.harness import (
+    ROOT,
+    LoadResult,
+    Server,
+    free_port,
+    require_wrk,
+    run_wrk,
+    spawn_server,
+    start_server,
+    wait_ready,
+)
+from bench.service_sql import all_sql, service_statements
+from bench.statements import statements_seen
 from service.config import load_config
 from service.crypto import PasswordHasher
 
@@ -36,6 +53,7 @@ SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnop"
 READS = [
     "list_articles",
     "list_articles_token",
+    "list_deep",
     "list_by_tag",
     "feed",
     "article",
@@ -46,6 +64,17 @@ READS = [
 ]
 WRITES = ["login", "create_article", "favorite"]
 SCALE = ["list_articles", "feed", "list_by_tag"]
+# The reads the stack limit (bench/stack_limit.py) answers: each is measured on it too.
+STACK_LIMIT = [
+    "list_articles",
+    "list_articles_token",
+    "list_deep",
+    "list_by_tag",
+    "feed",
+    "article",
+    "profile",
+    "current_user",
+]
 
 
 def log(message: str) -> None:
@@ -149,6 +178,42 @@ def start_bare(out: Path, workers: int) -> Server:
         out,
         health_path="/",
     )
+
+
+def spawn_stack_limit(out: Path, url: str, workers: int) -> Server:
+    """Started, not yet ready (`wait_ready`): it starts while the service does."""
+    # The bare app's command and settings; the service's environment (database, secret).
+    port = free_port()
+    return spawn_server(
+        "stack-limit",
+        hypercorn_command("bench.stack_limit:app", port, workers),
+        server_env(url, workers),
+        port,
+        out,
+    )
+
+
+def same_bytes(service: Server, twin: Server, data: BenchData, spec: DataSet, url: str) -> int:
+    """Compare the two servers' answers (bench/compare.py); the number of URLs, all equal, or
+    SystemExit naming each difference."""
+    checks = compare.probes(data, spec, plain_dsn(url))
+    differences = compare.compare(service.url, twin.url, checks)
+    if differences:
+        for difference in differences:
+            log(f"DIFFERENT {difference}")
+        raise SystemExit(
+            f"the stack limit's answers differ from the service's on {len(differences)} of "
+            f"{len(checks)} URLs: its ratio would compare unlike work"
+        )
+    log(f"stack limit: {len(checks)} answers equal the service's, byte for byte")
+    return len(checks)
+
+
+def sql_not_held(seen: dict[str, list[str]]) -> list[str]:
+    """Statements the service ran for a read the stack limit answers that the stack limit does
+    not hold (its SQL is stale): each as `scenario: SQL`."""
+    held = all_sql(service_statements())
+    return [f"{s}: {sql}" for s in STACK_LIMIT for sql in seen.get(s, []) if sql not in held]
 
 
 def start_service(
@@ -311,19 +376,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         for c in connections:
             r = measure(bare, "bare", c, args.seconds, args.warmup, data_file, args.threads)
+            r.server = "bare"
             ceiling[c] = r.rps
             results.append(r)
     finally:
         bare.stop()
 
-    server = start_service(out, url, args.workers)
+    limit: dict[tuple[str, int], float] = {}
+    twin = spawn_stack_limit(out, url, args.workers)
+    try:
+        server = start_service(out, url, args.workers)
+    except BaseException:  # the twin is ours to stop, whatever stopped the service's start
+        twin.stop()
+        raise
     try:
         meta["rss_mb_before"] = server.worker_rss()
-        for scenario in ["quart_no_io", *scenarios]:
-            for c in connections:
-                results.append(
-                    measure(server, scenario, c, args.seconds, args.warmup, data_file, args.threads)
-                )
+        log("ceiling: the stack limit (the service's statements on raw asyncpg), same settings")
+        try:
+            wait_ready(twin)
+            meta["stack_limit_compared"] = same_bytes(
+                server, twin, data, DATASETS[args.dataset], url
+            )
+            for scenario in ["quart_no_io", *scenarios]:
+                for c in connections:
+                    # The twin just before the service, as the scale check pairs its runs: the
+                    # host's drift over the run does not pass into the ratio.
+                    if scenario in STACK_LIMIT:
+                        r = measure(
+                            twin, scenario, c, args.seconds, args.warmup, data_file, args.threads
+                        )
+                        r.server = "stack_limit"
+                        limit[(scenario, c)] = r.rps
+                        results.append(r)
+                    results.append(
+                        measure(
+                            server, scenario, c, args.seconds, args.warmup, data_file, args.threads
+                        )
+                    )
+        finally:
+            twin.stop()
         if args.storm:
             meta["login_storm"] = login_storm(server, data_file, args.seconds)
         # Right after the load, hashes still in progress each hold ARGON2_MEMORY_KIB; then
@@ -339,11 +430,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         r.ratio_to_ceiling = (
             round(r.rps / ceiling[r.connections], 4) if ceiling.get(r.connections) else None
         )
-    statements = statements_per_request(url, SECRET_KEY, data)
+        twin_rps = limit.get((r.scenario, r.connections))
+        if r.server == "service" and twin_rps:
+            r.ratio_to_stack_limit = round(r.rps / twin_rps, 4)
+    seen = statements_seen(url, SECRET_KEY, data)
+    statements = {scenario: len(texts) for scenario, texts in seen.items()}
+    stale = sql_not_held(seen)
+    for text in stale:
+        log(f"NOT IN THE STACK LIMIT {text}")
     for r in results:
-        r.statements_per_request = statements.get(r.scenario)
+        if r.server == "service":
+            r.statements_per_request = statements.get(r.scenario)
     meta["statements_per_request"] = statements
     meta["dataset"] = args.dataset
+    meta["targets"] = [
+        t.as_dict()
+        for t in bench_targets.evaluate([r.as_dict() for r in results], meta, reads=READS)
+    ]
 
     table = report.markdown_table(results)
     (out / "results.md").write_text(report.summary_markdown(meta, table))
@@ -355,7 +458,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print(report.summary_markdown(meta, table))
     failures = [r for r in results if r.unexpected]
-    return 1 if failures else 0
+    # No answer inside the window measures nothing (a host too busy, a server stuck).
+    silent = [f"{report.label(r)} c={r.connections}" for r in results if not r.requests]
+    if silent:
+        log(f"no request completed in: {', '.join(silent)}")
+    return 1 if failures or stale or silent else 0
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
@@ -397,6 +504,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     summary = report.soak_summary(samples)
+    summary["targets"] = [t.as_dict() for t in bench_targets.evaluate_soak(samples)]
     report.soak_chart(
         out / "soak.png",
         samples,
@@ -404,6 +512,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     )
     report.write_soak(out / "soak.json", summary, samples)
     print(report.soak_markdown(summary))
+    print(report.targets_table(summary["targets"]))
     return 1 if any(s["errors"] or s["non_2xx"] for s in samples) else 0
 
 
@@ -496,23 +605,43 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         failures += [] if r.requests and not r.unexpected else ["bare"]
     finally:
         bare.stop()
-    server = start_service(out, url, args.workers)
+    twin = spawn_stack_limit(out, url, args.workers)
     try:
+        server = start_service(out, url, args.workers)
+    except BaseException:  # the twin is ours to stop, whatever stopped the service's start
+        twin.stop()
+        raise
+    try:
+        # The stack limit once: its answers equal the service's, and its reads run clean.
+        try:
+            wait_ready(twin)
+            same_bytes(server, twin, data, DATASETS["small"], url)
+            r = measure(twin, "stack_limit_reads", 16, args.seconds, 0, data_file, 1)
+            failures += [] if r.requests and not r.unexpected else ["stack_limit_reads"]
+        finally:
+            twin.stop()
         for scenario in ["quart_no_io", *READS, *WRITES, "mixed"]:
             r = measure(server, scenario, 16, args.seconds, 0, data_file, 1)
             if not r.requests or r.unexpected:
                 failures.append(scenario)
     finally:
         server.stop()
-    statements = statements_per_request(url, SECRET_KEY, data)
+    seen = statements_seen(url, SECRET_KEY, data)
+    statements = {scenario: len(texts) for scenario, texts in seen.items()}
     log(f"statements per request: {statements}")
+    stale = sql_not_held(seen)
+    for text in stale:
+        log(f"NOT IN THE STACK LIMIT {text}")
     too_many = [
         s
-        for s in ("list_articles", "list_articles_token", "list_by_tag", "feed")
+        for s in ("list_articles", "list_articles_token", "list_deep", "list_by_tag", "feed")
         if statements[s] > 3
     ]
-    if failures or too_many:
-        log(f"FAILED: errors in {failures}; lists over 3 statements: {too_many}")
+    if failures or too_many or stale:
+        log(
+            f"FAILED: errors in {failures}; lists over 3 statements: {too_many}; "
+            f"statements the stack limit does not run: {len(stale)}"
+        )
         return 1
     log("smoke passed")
     return 0

@@ -15,19 +15,26 @@ import matplotlib.pyplot as plt
 from bench.harness import LoadResult
 
 
+def label(r: LoadResult) -> str:
+    """A row's name: the scenario, marked when the stack limit answered it."""
+    return f"{r.scenario} (stack limit)" if r.server == "stack_limit" else r.scenario
+
+
 def markdown_table(results: list[LoadResult]) -> str:
     lines = [
-        "| scenario | conns | req/s | ratio to ceiling | p50 ms | p90 ms | p99 ms | errors "
-        "| non-2xx | SQL/req |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | conns | req/s | ratio to bare app | ratio to stack limit | p50 ms | p90 ms "
+        "| p99 ms | errors | non-2xx | SQL/req |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         ratio = f"{r.ratio_to_ceiling:.1%}" if r.ratio_to_ceiling is not None else "-"
+        to_limit = f"{r.ratio_to_stack_limit:.1%}" if r.ratio_to_stack_limit is not None else "-"
         statements = "-" if r.statements_per_request is None else str(r.statements_per_request)
         non_2xx = f"{r.non_2xx:,}" + (f" ({r.shed_503:,} shed, 503)" if r.shed_503 else "")
         lines.append(
-            f"| {r.scenario} | {r.connections} | {r.rps:,.0f} | {ratio} | {r.p50_ms:.1f} "
-            f"| {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {non_2xx} | {statements} |"
+            f"| {label(r)} | {r.connections} | {r.rps:,.0f} | {ratio} | {to_limit} "
+            f"| {r.p50_ms:.1f} | {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {non_2xx} "
+            f"| {statements} |"
         )
     return "\n".join(lines)
 
@@ -39,10 +46,10 @@ def write_json(path: Path, meta: dict[str, Any], results: list[LoadResult]) -> N
 
 def chart(path: Path, results: list[LoadResult], title: str) -> None:
     """req/s and p99 per scenario, one bar per connection count."""
-    scenarios = list(dict.fromkeys(r.scenario for r in results))
+    scenarios = list(dict.fromkeys(label(r) for r in results))
     conns = sorted({r.connections for r in results})
-    by_key = {(r.scenario, r.connections): r for r in results}
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
+    by_key = {(label(r), r.connections): r for r in results}
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(12, 0.5 * len(scenarios)), 8), sharex=True)
     width = 0.8 / max(1, len(conns))
     for n, c in enumerate(conns):
         xs = [i + n * width for i in range(len(scenarios))]
@@ -125,7 +132,22 @@ def summary_markdown(meta: dict[str, Any], table: str) -> str:
                 f"Scale, {scenario} at 64 connections: p50 small {figures['small_p50_ms']:.1f} ms,"
                 f" large {figures['large_p50_ms']:.1f} ms (×{figures['p50_large_over_small']})"
             )
+    compared = meta.get("stack_limit_compared")
+    if compared is not None:
+        lines.append(
+            f"Stack limit: its answers equal the service's byte for byte (status, content type,"
+            f" body) on {compared} URLs of the seeded data (bench/compare.py)."
+        )
+    targets = meta.get("targets")
+    if targets:
+        lines += ["", "Targets (issue 17):", "", targets_table(targets)]
     return "\n".join(lines) + "\n"
+
+
+def targets_table(targets: list[dict[str, Any]]) -> str:
+    lines = ["| target | measured | met / not met |", "| --- | --- | --- |"]
+    lines += [f"| {t['name']} | {t['measured']} | {t['verdict']} |" for t in targets]
+    return "\n".join(lines)
 
 
 def soak_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""SQL statements per request, counted in-process on the bench database.
+"""SQL statements per request, recorded in-process on the bench database.
 
 The app is built by the same factory with the bench's settings and driven through its test
-client, one request per scenario, while an engine event counts what reaches the database.
+client, one request per scenario, while an engine event records what reaches the database
+(the stack limit's check that it runs the same SQL reads these texts).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def probes(data: BenchData) -> dict[str, Probe]:
         "quart_no_io": ("GET", "/healthz", False, None),
         "list_articles": ("GET", "/api/articles?limit=20", False, None),
         "list_articles_token": ("GET", "/api/articles?limit=20", True, None),
+        "list_deep": ("GET", "/api/articles?limit=20&offset=10000", False, None),
         "list_by_tag": ("GET", f"/api/articles?limit=20&tag={tag}", False, None),
         "feed": ("GET", "/api/articles/feed?limit=20", True, None),
         "article": ("GET", f"/api/articles/{slug}", False, None),
@@ -58,11 +60,11 @@ def probes(data: BenchData) -> dict[str, Probe]:
 _TRANSACTION_WORDS = {"SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "PRAGMA"}
 
 
-async def _count(database_url: str, secret_key: str, data: BenchData) -> dict[str, int]:
+async def _record(database_url: str, secret_key: str, data: BenchData) -> dict[str, list[str]]:
     # Production settings: the seeded hashes have its cost, so a login does not rehash them.
     settings = load_config("production", database_url=database_url, secret_key=secret_key)
     app = create_app(settings)
-    counts: dict[str, int] = {}
+    found: dict[str, list[str]] = {}
     async with app.test_app():
         engine = app.extensions["db"].engine.sync_engine
         seen: list[str] = []
@@ -79,11 +81,15 @@ async def _count(database_url: str, secret_key: str, data: BenchData) -> dict[st
             seen.clear()
             response = await client.open(path, method=method, headers=headers, json=body)
             if response.status_code >= 400:
-                raise RuntimeError(f"{name}: {method} {path} answered {response.status_code}")
-            counts[name] = len(seen)
+                answer = await response.get_data()
+                raise RuntimeError(
+                    f"{name}: {method} {path} answered {response.status_code}: {answer!r}"
+                )
+            found[name] = list(seen)
         event.remove(engine, "before_cursor_execute", record)
-    return counts
+    return found
 
 
-def statements_per_request(database_url: str, secret_key: str, data: BenchData) -> dict[str, int]:
-    return asyncio.run(_count(database_url, secret_key, data))
+def statements_seen(database_url: str, secret_key: str, data: BenchData) -> dict[str, list[str]]:
+    """The SQL text of each statement the first request of each scenario ran."""
+    return asyncio.run(_record(database_url, secret_key, data))

@@ -21,6 +21,8 @@ local reads = {
   quart_no_io = function(i) return wrk.format("GET", "/healthz") end,
   list_articles = function(i) return wrk.format("GET", "/api/articles?limit=20") end,
   list_articles_token = function(i) return wrk.format("GET", "/api/articles?limit=20", auth(i)) end,
+  -- A deep page: offset 10,000 on the large set (past the end of the small one).
+  list_deep = function(i) return wrk.format("GET", "/api/articles?limit=20&offset=10000") end,
   list_by_tag = function(i) return wrk.format("GET", "/api/articles?limit=20&tag=" .. pick(tags, i)) end,
   feed = function(i) return wrk.format("GET", "/api/articles/feed?limit=20", auth(i)) end,
   article = function(i) return wrk.format("GET", "/api/articles/" .. pick(slugs, i)) end,
@@ -59,7 +61,15 @@ local function mixed(i)
   return reads[mixed_reads[(i % #mixed_reads) + 1]](i)
 end
 
+-- Every read the stack limit (bench/stack_limit.py) answers, in turn: the smoke's one run.
+local twin_reads = { "list_articles", "list_articles_token", "list_deep", "list_by_tag", "feed",
+  "article", "profile", "current_user" }
+local function stack_limit_reads(i)
+  return reads[twin_reads[(counter % #twin_reads) + 1]](i)
+end
+
 local generate = reads[scenario] or writes[scenario] or (scenario == "mixed" and mixed)
+  or (scenario == "stack_limit_reads" and stack_limit_reads)
 if not generate then error("unknown scenario " .. tostring(scenario)) end
 
 if scenario == "login" then
