@@ -28,9 +28,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +273,32 @@ def streaming_pair(database: str = "conduit") -> Iterator[Pair]:
         _stop_quietly(bin_dir, replica)
         _stop_quietly(bin_dir, primary)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def migrated_pair() -> AsyncIterator[Pair]:
+    """A streaming pair (above) with the app's schema made on the primary by its migrations,
+    and replayed on the standby before it is handed out."""
+    # Imported here: the pair itself needs nothing of the app.
+    from alembic import command
+
+    from service.config import load_config
+    from service.db import create_engine
+    from tests.conftest import alembic_config
+
+    with streaming_pair() as made:
+        engine = create_engine(load_config("testing", database_url=made.primary_url))
+        try:
+            async with engine.connect() as conn:
+
+                def upgrade(sync_conn: Any) -> None:
+                    config = alembic_config()
+                    config.attributes["connection"] = sync_conn
+                    command.upgrade(config, "head")
+
+                await conn.run_sync(upgrade)
+                await conn.commit()
+        finally:
+            await engine.dispose()
+        made.wait_replayed()
+        yield made

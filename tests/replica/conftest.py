@@ -18,15 +18,14 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
-from alembic import command
 from quart import Quart
 from sqlalchemy import event
 
 from service import create_app
 from service.config import Settings, load_config
 from service.db import Database, create_engine
-from tests.conftest import alembic_config, empty_tables
-from tests.replication import Pair, streaming_pair
+from tests.conftest import empty_tables
+from tests.replication import Pair, migrated_pair
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 collect_ignore = [] if ON_POSTGRES else ["test_read_replica.py"]
@@ -36,22 +35,7 @@ REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/4")
 
 @pytest.fixture(scope="package")
 async def pair() -> AsyncIterator[Pair]:
-    with streaming_pair() as made:
-        settings = load_config("testing", database_url=made.primary_url)
-        engine = create_engine(settings)
-        try:
-            async with engine.connect() as conn:
-
-                def upgrade(sync_conn: Any) -> None:
-                    config = alembic_config()
-                    config.attributes["connection"] = sync_conn
-                    command.upgrade(config, "head")
-
-                await conn.run_sync(upgrade)
-                await conn.commit()
-        finally:
-            await engine.dispose()
-        made.wait_replayed()
+    async with migrated_pair() as made:
         yield made
 
 

@@ -26,12 +26,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from service.config import Settings
 from tests.balancer import nginx
 from tests.conftest import empty_tables
 from tests.faults.proxy import FaultProxy, fault_proxy
 from tests.live import BIN, Live, live_servers
 from tests.pgbouncer import Pooler, pgbouncer
+from tests.replication import migrated_pair
 from tests.serving.launcher import ready_pids
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
@@ -92,12 +92,12 @@ class Cluster:
 
 
 @pytest.fixture(scope="package")
-def databases(settings: Settings, engine: AsyncEngine) -> Databases:
-    """The test database (migrated by `engine`), with no replica. The shared PostgreSQL takes
-    no replication connections, so a replica is a private primary and standby pair: return
-    Databases(primary=<its primary>, read=<its standby>) here, both migrated, and the stack
-    pools both and hands the standby to the instances as DATABASE_READ_URL."""
-    return Databases(settings.database_url)
+async def databases() -> AsyncIterator[Databases]:
+    """A private primary and its streaming standby (tests/replication.py: the shared
+    PostgreSQL takes no replication connections), migrated; the stack pools both, and hands
+    the standby to the instances as DATABASE_READ_URL."""
+    async with migrated_pair() as pair:
+        yield Databases(pair.primary_url, pair.replica_url)
 
 
 @pytest.fixture(scope="package")

@@ -30,7 +30,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from tests.live import ROOT
 from tests.scaleout.clients import Ledger, run_tag, user_prefix, vocabulary
@@ -70,6 +71,7 @@ async def test_200_clients_of_reads_and_writes_through_the_whole_shape(
     nginx_log = cluster.tmp / "nginx-error.log"
     nginx_log_before = nginx_log.stat().st_size
     redis_before = redis_outages(cluster)
+    replica_before = await replica_transactions(cluster)
     told = tmp_path / "ledger.json"
     argv = [sys.executable, "-m", "tests.scaleout.clients", cluster.url, run, str(told)]
     argv += ["--clients", str(CLIENTS), "--seconds", str(LOAD_SECONDS)]
@@ -124,11 +126,57 @@ async def test_200_clients_of_reads_and_writes_through_the_whole_shape(
     assert not [line for line in errors.splitlines() if "[warn]" not in line], errors
     # The pooler carried it all on its few server connections.
     assert 1 <= servers <= SERVER_CONNECTIONS, servers
-    assert service <= INSTANCES * WORKERS * POOL_SIZE, service
+    # Each worker pools POOL_SIZE connections to the primary and as many to the replica.
+    assert service <= INSTANCES * WORKERS * POOL_SIZE * 2, service
+
+    # Reads went to the replica (each one a transaction there, behind PgBouncer), not all to
+    # the primary.
+    replica_reads = await replica_transactions(cluster) - replica_before
+    print(f"transactions on the replica: {replica_reads}")
+    assert replica_reads >= total // 10, (replica_reads, total)
 
     differences = compare(stored, ledger)
+    # What the service serves next may come from the replica: once it has replayed the run.
+    await replayed(cluster)
     differences += await compare_served(cluster, run, stored, ledger)
     assert not differences, "\n".join(differences)
+
+
+async def replica_transactions(cluster: Cluster) -> int:
+    """Transactions ended on the replica's copy of the database so far (its own statistics:
+    a hot standby counts what runs on it)."""
+    assert cluster.databases.read is not None
+    engine = create_async_engine(cluster.databases.read, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            ended = await conn.scalar(
+                text(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                    " WHERE datname = current_database()"
+                )
+            )
+            # Backends report theirs at most once a second while busy: the last second of
+            # the run may be missing, which the caller's bound allows for.
+            return int(ended or 0)
+    finally:
+        await engine.dispose()
+
+
+async def replayed(cluster: Cluster, within: float = 30.0) -> None:
+    """Wait until the replica has replayed everything the primary had written when called."""
+    assert cluster.databases.read is not None
+    async with cluster.primary.connect() as conn:
+        target = await conn.scalar(text("SELECT pg_current_wal_flush_lsn()::text"))
+    engine = create_async_engine(cluster.databases.read, poolclass=NullPool)
+    try:
+        async with asyncio.timeout(within), engine.connect() as conn:
+            check = text("SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn)")
+            while True:
+                if await conn.scalar(check, {"target": target}):
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
 
 
 async def watch_pgbouncer(cluster: Cluster, stop: asyncio.Event) -> tuple[int, int]:
