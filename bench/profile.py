@@ -307,6 +307,7 @@ def cmd_cpu(args: argparse.Namespace) -> int:
     )  # fmt: skip
     scenarios = args.scenarios.split(",")
     figures: dict[str, dict[str, list[float]]] = {s: {"old": [], "new": []} for s in scenarios}
+    rates: dict[str, dict[str, list[float]]] = {s: {"old": [], "new": []} for s in scenarios}
     servers: list[Server] = []
     try:
         old = start_service(out, url, 1, "old", cwd=old_tree)
@@ -322,6 +323,7 @@ def cmd_cpu(args: argparse.Namespace) -> int:
                     if result.unexpected:  # an overloaded host times requests out: said, kept
                         log(f"{label} {scenario}: {result.unexpected} errors/non-2xx")
                     figures[scenario][label].append(cpu_us)
+                    rates[scenario][label].append(result.rps)
                     log(
                         f"{scenario:>16} {label}: {cpu_us:7.0f} µs CPU/request "
                         f"({result.rps:,.0f} req/s)"
@@ -334,16 +336,19 @@ def cmd_cpu(args: argparse.Namespace) -> int:
         )
     lines = [
         f"CPU per request `python -m bench.profile {' '.join(sys.argv[1:])}`: old = `{args.old}`, "
-        "new = working tree; worker CPU µs per request, one worker each.",
+        "new = working tree; one worker each; worker CPU µs per request and req/s.",
         "",
-        "| scenario | old (rounds) | new (rounds) | new/old (medians) |",
-        "| --- | --- | --- | ---: |",
+        "| scenario | CPU µs old (rounds) | CPU µs new (rounds) | new/old CPU (medians) "
+        "| req/s old → new (medians) | new/old req/s |",
+        "| --- | --- | --- | ---: | --- | ---: |",
     ]
     for scenario, sides in figures.items():
         old_median, new_median = statistics.median(sides["old"]), statistics.median(sides["new"])
+        old_rps, new_rps = (statistics.median(rates[scenario][side]) for side in ("old", "new"))
         lines.append(
             f"| {scenario} | {', '.join(f'{v:.0f}' for v in sides['old'])} "
-            f"| {', '.join(f'{v:.0f}' for v in sides['new'])} | {new_median / old_median:.3f}× |"
+            f"| {', '.join(f'{v:.0f}' for v in sides['new'])} | {new_median / old_median:.3f}× "
+            f"| {old_rps:,.0f} → {new_rps:,.0f} | {new_rps / old_rps:.3f}× |"
         )
     text = "\n".join(lines) + "\n"
     (out / "cpu.md").write_text(text)
