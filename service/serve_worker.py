@@ -73,71 +73,6 @@ class Draining:
         await self.app(scope, receive, send_closing)
 
 
-class CoalescingWriter:
-    """The connection's writer for hypercorn, handing the transport what one turn of the event
-    loop wrote in a single call.
-
-    Hypercorn writes a response as separate events (status line and headers, then the body),
-    each its own `write` and so its own send() system call: the largest cost above the app in
-    the profile (docs/bench/profile.md). Held until the writing task yields, a response's
-    events leave together. `drain` still waits on the transport, and a write that brings the
-    held bytes past FLUSH_BYTES goes out at once, so a large body is never held.
-    """
-
-    FLUSH_BYTES = 64 * 1024
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-        self._loop = asyncio.get_running_loop()
-        self._held: list[bytes] = []
-        self._size = 0
-        self._scheduled = False
-
-    def write(self, data: bytes) -> None:
-        if not data:
-            return
-        self._held.append(data)
-        self._size += len(data)
-        if self._size >= self.FLUSH_BYTES:
-            self._flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._flush_later)
-
-    def _flush(self) -> None:
-        if not self._held:
-            return
-        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held.clear()
-        self._size = 0
-        self._writer.write(data)
-
-    def _flush_later(self) -> None:
-        self._scheduled = False
-        # The connection is gone: what was held goes nowhere, as it would have; the next
-        # drain, or the reader, tells hypercorn.
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            self._flush()
-
-    async def drain(self) -> None:
-        await self._writer.drain()
-
-    def write_eof(self) -> None:
-        self._flush()
-        self._writer.write_eof()
-
-    def close(self) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            self._flush()
-        self._writer.close()
-
-    async def wait_closed(self) -> None:
-        await self._writer.wait_closed()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._writer.get_extra_info(name, default)
-
-
 def load_app(path: str) -> Any:
     """`module:name` imported as is (hypercorn's loader would wrap it before we can)."""
     module_name, _, name = path.partition(":")
@@ -211,8 +146,7 @@ async def serve(
             if task is not None:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-            coalescing = cast(asyncio.StreamWriter, CoalescingWriter(writer))
-            await TCPServer(app, loop, config, ctx, state, reader, coalescing)
+            await TCPServer(app, loop, config, ctx, state, reader, writer)
 
         return handle
 
