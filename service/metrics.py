@@ -96,6 +96,19 @@ def _route() -> str:
     return rule.rule if rule is not None else "unmatched"
 
 
+# Each label set's series, found once: `labels()` checks, converts and locks on every call.
+# As many keys as there are series: methods and routes are bounded above, statuses by the app.
+_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    found = _SERIES.get((method, route, status))
+    if found is None:
+        found = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _SERIES[(method, route, status)] = found
+    return found
+
+
 def init_app(app: Quart) -> None:
     @app.before_request
     async def _start() -> None:
@@ -107,9 +120,9 @@ def init_app(app: Quart) -> None:
     async def _observe(response: Response) -> Response:
         started = g.get("metrics_started")
         if started is not None:
-            method, route = _method(), _route()
-            REQUESTS.labels(method, route, str(response.status_code)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            count, latency = _series(_method(), _route(), response.status_code)
+            count.inc()
+            latency.observe(time.perf_counter() - started)
         return response
 
     @app.teardown_request

@@ -45,6 +45,7 @@ from service.security.origin import origin
 from service.security.refresh import issue_tokens, logout, refresh
 from service.security.sessions import (
     SESSION_COOKIE,
+    CookieSessions,
     session_user,
     sign_in,
     sign_out,
@@ -130,6 +131,7 @@ def init_app(app: Quart, settings: Settings) -> Security:
     # Each client address gets its share of the hashing threads, no more.
     security.hasher.owner = hash_owner
     app.extensions["security"] = security
+    app.session_interface = CookieSessions()
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
