@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased
 
 from service.daos.counters import ARTICLES, counter_dao
 from service.daos.dialect import insert
-from service.daos.queries import can_hold, dialect_name, fetch_all, fetch_one
+from service.daos.queries import can_hold, dialect_name, run_all, run_one
 from service.daos.slug_history import slug_history_dao
 from service.daos.tags import tag_dao
 from service.errors import ArticleNotFound
@@ -108,21 +108,23 @@ def _columns(signed_in: bool, with_body: bool) -> list[Any]:
     return columns
 
 
+# Positions in the rows of `_columns` (SQLAlchemy rows and asyncpg records both index so).
+_BODY, _TOTAL, _TAG_NAMES = 12, 12, 13
+
+
 def _view(row: Any, tags: list[str], with_body: bool) -> ArticleView:
     return ArticleView(
-        id=row.id,
-        slug=row.slug,
-        title=row.title,
-        description=row.description,
-        body=row.body if with_body else None,
+        id=row[0],
+        slug=row[1],
+        title=row[2],
+        description=row[3],
+        body=row[_BODY] if with_body else None,
         tag_list=tags,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        favorited=bool(row.favorited),
-        favorites_count=row.favorites_count,
-        author=ProfileView(
-            username=row.username, bio=row.bio, image=row.image, following=bool(row.following)
-        ),
+        created_at=row[4],
+        updated_at=row[5],
+        favorited=bool(row[11]),
+        favorites_count=row[6],
+        author=ProfileView(username=row[7], bio=row[8], image=row[9], following=bool(row[10])),
     )
 
 
@@ -236,13 +238,13 @@ class ArticleDAO:
         page, total = _page_statements((frozenset(params), viewer_id is not None))
         if viewer_id is not None:
             params["viewer_id"] = viewer_id
-        rows = await fetch_all(session, page, {**params, "limit": limit, "offset": offset})
+        rows = await run_all(session, page, {**params, "limit": limit, "offset": offset})
         if not rows:  # past the end: the total still counts
-            found = await fetch_one(session, total, params)
+            found = await run_one(session, total, params)
             return [], int(found[0] or 0) if found else 0
-        tags = await tag_dao.names_by_article(session, [row.id for row in rows])
-        views = [_view(row, tags.get(row.id, []), with_body=False) for row in rows]
-        return views, int(rows[0].total)
+        tags = await tag_dao.names_by_article(session, [row[0] for row in rows])
+        views = [_view(row, tags.get(row[0], []), with_body=False) for row in rows]
+        return views, int(rows[0][_TOTAL])
 
     async def view(
         self,
@@ -259,10 +261,10 @@ class ArticleDAO:
         params: dict[str, Any] = {"id": article_id} if article_id is not None else {"slug": slug}
         if viewer_id is not None:
             params["viewer_id"] = viewer_id
-        row = await fetch_one(session, statement, params)
+        row = await run_one(session, statement, params)
         if row is None:
             return None
-        return _view(row, _names(row.tag_names), with_body=True)
+        return _view(row, _names(row[_TAG_NAMES]), with_body=True)
 
     async def get_by_slug(
         self, session: AsyncSession, slug: str, *, lock: Lock | None = None

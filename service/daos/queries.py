@@ -6,6 +6,9 @@ per shape (module constants or `functools.cache`) with bind parameters, so both 
 once. They select columns, not entities, so they run on the session's connection as Core,
 skipping the ORM's per-statement work: the same transaction, the same engine events
 (the statement-count tests still see every statement).
+
+`run_all` and `run_one` are for the hottest reads: on PostgreSQL they send the same statement
+straight to the session's asyncpg connection (driver.py); rows index alike either way.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from sqlalchemy import ColumnElement, Integer, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
+
+from service.daos.driver import compiled, driver_connection, fetch
 
 
 async def fetch_all(
@@ -32,6 +37,20 @@ async def fetch_one(
 ) -> Any | None:
     connection = await session.connection()
     return (await connection.execute(statement, params)).first()
+
+
+async def run_all(
+    session: AsyncSession, statement: Executable, params: dict[str, Any]
+) -> Sequence[Any]:  # asyncpg Records or SQLAlchemy Rows: index by column position
+    driven = await driver_connection(session)
+    if driven is None:
+        return await fetch_all(session, statement, params)
+    return await fetch(*driven, compiled(statement), params)
+
+
+async def run_one(session: AsyncSession, statement: Executable, params: dict[str, Any]) -> Any:
+    rows = await run_all(session, statement, params)
+    return rows[0] if rows else None
 
 
 def can_hold(text: str) -> bool:

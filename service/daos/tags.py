@@ -9,7 +9,7 @@ from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.daos.dialect import insert
-from service.daos.queries import dialect_name, fetch_all, in_ids
+from service.daos.queries import dialect_name, fetch_all, in_ids, run_all
 from service.models import ArticleTag, Tag
 
 
@@ -92,7 +92,7 @@ class TagDAO:
         if not article_ids:
             return found
         statement = _names_by_article(dialect_name(session))
-        rows = await fetch_all(session, statement, {"article_ids": list(article_ids)})
+        rows = await run_all(session, statement, {"article_ids": list(article_ids)})
         for article_id, name in rows:
             found[article_id].append(name)
         for names in found.values():
