@@ -1,6 +1,6 @@
 """CPU per call of the hot reads' DAO paths, in-process, on a seeded bench database.
 
-    python -m bench.percall [--calls 400] [--database URL]
+    python -m bench.percall [--calls 400] [--steps] [--database URL]
 
 Each read is called N times, each call in a fresh session as a request would have it (a GET's
 autocommit session), and the process's CPU time (not wall time: the database's work and the
@@ -22,10 +22,13 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from bench.__main__ import database_url, plain_dsn
-from service.daos.articles import ArticleFilter, article_dao
+from service.daos.articles import ArticleFilter, _page_statements, _view, article_dao
+from service.daos.driver import compiled
 from service.daos.profiles import profile_dao
 from service.daos.refresh_tokens import refresh_token_dao
 from service.daos.users import user_dao
+from service.jsonio import dumps
+from service.schemas.conduit import article_list_response
 
 Call = Callable[[AsyncSession], Awaitable[Any]]
 
@@ -76,7 +79,7 @@ async def _fixtures(conn: asyncpg.Connection) -> dict[str, Any]:
     return {"user": user, "tag": tag, "slug": slug, "family": family}
 
 
-async def measure(url: str, calls: int) -> list[tuple[str, float]]:
+async def measure(url: str, calls: int, steps: bool) -> list[tuple[str, float]]:
     engine = create_async_engine(url, pool_size=2)
     reads = async_sessionmaker(
         engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
@@ -115,7 +118,27 @@ async def measure(url: str, calls: int) -> list[tuple[str, float]]:
                 lambda s: refresh_token_dao.get_user_of_live_family(s, fid, fuser),
             ),
         ]
+
+        async def list_json(session: AsyncSession) -> bytes:
+            views, total = await article_dao.page(
+                session, ArticleFilter(), viewer_id=None, limit=20, offset=0
+            )
+            return dumps(article_list_response(views, total))
+
+        async def deep(session: AsyncSession) -> Any:
+            return await article_dao.page(
+                session, ArticleFilter(), viewer_id=None, limit=20, offset=10000
+            )
+
+        cases += [("list (anonymous) + response JSON", list_json), ("list offset=10000", deep)]
         figures = [(name, await _cpu_per_call(reads, call, calls)) for name, call in cases]
+
+        async def session_only(session: AsyncSession) -> None:
+            await session.connection()
+
+        figures.append(
+            ("a session and its connection alone", await _cpu_per_call(reads, session_only, calls))
+        )
         page = (
             "SELECT a.id, a.slug, a.title, a.description, a.created_at, a.updated_at,"
             " a.favorites_count, u.username, u.bio, u.image, false, false,"
@@ -134,22 +157,51 @@ async def measure(url: str, calls: int) -> list[tuple[str, float]]:
         figures.append(
             ("floor: asyncpg fetch, 1 small row", await _raw_per_call(conn, [(one, [uid])], calls))
         )
+        if steps:
+            figures += await _view_steps(conn, calls)
     finally:
         await conn.close()
         await engine.dispose()
     return figures
 
 
+async def _view_steps(conn: asyncpg.Connection, n: int) -> list[tuple[str, float]]:
+    """A page's rows into views, the views into the response's dict, the dict into bytes:
+    the Python work after the fetch, each step alone."""
+    page, _ = _page_statements((frozenset(), False))
+    statement = compiled(page)
+    rows = await conn.fetch(statement.sql, *statement.args({"limit": 20, "offset": 0}))
+    tags = {row[0]: ["a", "b", "c"] for row in rows}
+
+    def timed(step: Callable[[], Any]) -> float:
+        start = time.process_time()
+        for _ in range(n):
+            step()
+        return (time.process_time() - start) / n * 1e6
+
+    views = [_view(row, tags[row[0]], with_body=False) for row in rows]
+    body = article_list_response(views, 100)
+    return [
+        (
+            "step: 20 rows -> ArticleViews",
+            timed(lambda: [_view(row, tags[row[0]], with_body=False) for row in rows]),
+        ),
+        ("step: views -> response dict", timed(lambda: article_list_response(views, 100))),
+        ("step: dict -> JSON bytes (orjson)", timed(lambda: dumps(body))),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--steps", action="store_true", help="also time the view steps")
     parser.add_argument(
         "--database", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--dataset", default="large", choices=["small", "large"])
     args = parser.parse_args()
     url = database_url(args.database, args.dataset)
-    for name, micros in asyncio.run(measure(url, args.calls)):
+    for name, micros in asyncio.run(measure(url, args.calls, args.steps)):
         print(f"{name:<45} {micros:8.0f} µs CPU/call")
 
 
