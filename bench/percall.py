@@ -168,7 +168,7 @@ async def measure(url: str, calls: int, steps: bool) -> list[tuple[str, float]]:
 async def _view_steps(conn: asyncpg.Connection, n: int) -> list[tuple[str, float]]:
     """A page's rows into views, the views into the response's dict, the dict into bytes:
     the Python work after the fetch, each step alone."""
-    page, _ = _page_statements((frozenset(), False))
+    page, _ = _page_statements((frozenset(), False), "postgresql")
     statement = compiled(page)
     rows = await conn.fetch(statement.sql, *statement.args({"limit": 20, "offset": 0}))
     tags = {row[0]: ["a", "b", "c"] for row in rows}

@@ -109,7 +109,9 @@ def _columns(signed_in: bool, with_body: bool) -> list[Any]:
     return columns
 
 
-# Positions in the rows of `_columns` (SQLAlchemy rows and asyncpg records both index so).
+# Positions in the rows of `_columns` and what follows them (a page: the total, then the tag
+# names; one article: its body, then its tag names). SQLAlchemy rows and asyncpg records
+# both index so.
 _BODY, _TOTAL, _TAG_NAMES = 12, 12, 13
 
 
@@ -220,8 +222,9 @@ def _total(filters: frozenset[str], source: FromClause, where: list[Any]) -> Sel
 
 
 @cache
-def _page_statements(shape: Shape) -> tuple[Select[Any], Select[Any]]:
-    """A page with the total in each row, and the total alone (for a page past the end)."""
+def _page_statements(shape: Shape, dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """A page with the total and its tags in each row, and the total alone (for a page past
+    the end)."""
     filters, signed_in = shape
     source, where, order = _matching(filters)
     total = _total(filters, source, where)
@@ -230,7 +233,11 @@ def _page_statements(shape: Shape) -> tuple[Select[Any], Select[Any]]:
     # with their authors and flags (docs/bench/hotreads.md). Same rows, same order.
     key, keys = _keys(filters)
     page = (
-        select(*_columns(signed_in, with_body=False), total.scalar_subquery().label("total"))
+        select(
+            *_columns(signed_in, with_body=False),
+            total.scalar_subquery().label("total"),
+            _tag_names(dialect),
+        )
         .select_from(source)
         .where(key.in_(keys.limit(bindparam("limit")).offset(bindparam("offset"))))
         .order_by(*order)
@@ -285,17 +292,18 @@ class ArticleDAO:
         limit: int,
         offset: int,
     ) -> tuple[list[ArticleView], int]:
-        """A page of articles, newest first, and the number of matches: two queries."""
+        """A page of articles, newest first, and the number of matches: one query (two for
+        a page past the end)."""
         params = filters.params()
-        page, total = _page_statements((frozenset(params), viewer_id is not None))
+        shape = (frozenset(params), viewer_id is not None)
+        page, total = _page_statements(shape, dialect_name(session))
         if viewer_id is not None:
             params["viewer_id"] = viewer_id
         rows = await run_all(session, page, {**params, "limit": limit, "offset": offset})
         if not rows:  # past the end: the total still counts
             found = await run_one(session, total, params)
             return [], int(found[0] or 0) if found else 0
-        tags = await tag_dao.names_by_article(session, [row[0] for row in rows])
-        views = [_view(row, tags.get(row[0], []), with_body=False) for row in rows]
+        views = [_view(row, _names(row[_TAG_NAMES]), with_body=False) for row in rows]
         return views, int(rows[0][_TOTAL])
 
     async def view(

@@ -14,11 +14,8 @@ straight to the session's asyncpg connection (driver.py); rows index alike eithe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -61,16 +58,3 @@ def can_hold(text: str) -> bool:
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-@cache
-def _int_array() -> ARRAY[int]:
-    return ARRAY(Integer)
-
-
-def in_ids(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
-    """`column` in the ids bound as `name`. PostgreSQL takes the list as one array parameter,
-    so one prepared statement serves every length; SQLite expands it."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=_int_array()))  # type: ignore[no-any-return]
-    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]

@@ -40,8 +40,9 @@ async def test_reads_take_the_driver_path_on_postgresql_only(app, written):
 
 async def test_both_paths_give_the_same_rows(app, written):
     params = {"limit": 20, "offset": 0, "viewer_id": written.id}
-    page, _ = _page_statements((frozenset(), True))
-    one = _one_statement(True, True, app.extensions["db"].engine.dialect.name)
+    dialect = app.extensions["db"].engine.dialect.name
+    page, _ = _page_statements((frozenset(), True), dialect)
+    one = _one_statement(True, True, dialect)
     async with app.extensions["db"].read_sessionmaker() as session:
         for statement, values in ((page, params), (one, {"slug": "driven-1", "viewer_id": 1})):
             driven = [tuple(row) for row in await run_all(session, statement, values)]
@@ -67,7 +68,7 @@ async def test_the_engine_sees_each_statement(app, written):
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert (len(views), total) == (3, 3)
-    assert len(seen) == 2  # the page with its total, the page's tags
+    assert len(seen) == 1  # the page with its total and tags
     assert "ORDER BY" in seen[0]
 
 
