@@ -79,7 +79,10 @@ async def fetch(
     try:
         rows: list[asyncpg.Record] = await driver.fetch(statement.sql, *args)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        if driver.is_closed():
+        if _lost(driver, exc):
+            # As SQLAlchemy does on a disconnect: every pooled connection older than now goes
+            # too (they most likely died with this one), then this one.
+            sync.engine.pool._invalidate(sync.connection, exc, _checkin=False)
             await connection.invalidate(exc)
             raise DBAPIError(
                 statement.sql, None, exc, hide_parameters=True, connection_invalidated=True
@@ -88,3 +91,13 @@ async def fetch(
     if events:
         sync.dispatch.after_cursor_execute(sync, None, statement.sql, args, None, False)
     return rows
+
+
+def _lost(driver: Any, exc: Exception) -> bool:
+    """The connection is gone: closed already, or about to be (the socket failed, or a
+    connection exception, SQLSTATE class 08, before asyncpg has marked it closed)."""
+    return (
+        driver.is_closed()
+        or isinstance(exc, OSError | asyncpg.PostgresConnectionError)
+        or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
+    )
