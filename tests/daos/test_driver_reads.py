@@ -5,6 +5,8 @@ as SQLAlchemy reports one (so a read is retried on a fresh connection)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from sqlalchemy import event
@@ -83,7 +85,14 @@ async def test_a_dead_connection_is_reported_as_sqlalchemy_reports_one(app, writ
             dsn = make_url(database.settings.database_url).set(drivername="postgresql")
             admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
             try:
-                await admin.execute("SELECT pg_terminate_backend($1)", driver.get_server_pid())
+                pid = driver.get_server_pid()
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+                for _ in range(200):  # it returns before the backend is gone
+                    if not await admin.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid
+                    ):
+                        break
+                    await asyncio.sleep(0.01)
             finally:
                 await admin.close()
         with pytest.raises(DBAPIError) as failed:
