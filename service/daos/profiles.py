@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from service.daos.dialect import insert
-from service.daos.queries import can_hold, fetch_one
+from service.daos.queries import can_hold, run_one
 from service.models import MAX_ID, Follow, ProfileView, User
 
 
@@ -51,10 +51,10 @@ class ProfileDAO:
         params: dict[str, Any] = {"username_key": username_key}
         if viewer_id is not None:
             params["viewer_id"] = viewer_id
-        row = await fetch_one(session, _find_statement(viewer_id is not None), params)
+        row = await run_one(session, _find_statement(viewer_id is not None), params)
         if row is None:
             return None
-        return row.id, ProfileView(row.username, row.bio, row.image, bool(row.following))
+        return row[0], ProfileView(row[1], row[2], row[3], bool(row[4]))
 
     async def follow(self, session: AsyncSession, follower_id: int, followed_id: int) -> bool:
         """Idempotent under concurrent repeats: the primary key keeps one row. True when this

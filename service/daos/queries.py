@@ -6,18 +6,20 @@ per shape (module constants or `functools.cache`) with bind parameters, so both 
 once. They select columns, not entities, so they run on the session's connection as Core,
 skipping the ORM's per-statement work: the same transaction, the same engine events
 (the statement-count tests still see every statement).
+
+`run_all` and `run_one` are for the hottest reads: on PostgreSQL they send the same statement
+straight to the session's asyncpg connection (driver.py); rows index alike either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
+
+from service.daos.driver import compiled, driver_connection, fetch
 
 
 async def fetch_all(
@@ -34,6 +36,20 @@ async def fetch_one(
     return (await connection.execute(statement, params)).first()
 
 
+async def run_all(
+    session: AsyncSession, statement: Executable, params: dict[str, Any]
+) -> Sequence[Any]:  # asyncpg Records or SQLAlchemy Rows: index by column position
+    driven = await driver_connection(session)
+    if driven is None:
+        return await fetch_all(session, statement, params)
+    return await fetch(*driven, compiled(statement), params)
+
+
+async def run_one(session: AsyncSession, statement: Executable, params: dict[str, Any]) -> Any:
+    rows = await run_all(session, statement, params)
+    return rows[0] if rows else None
+
+
 def can_hold(text: str) -> bool:
     """Whether a text column can hold `text`. PostgreSQL refuses NUL (0x00) in text, even as a
     parameter, so no row holds one: a lookup by such a value finds nothing, without asking."""
@@ -42,16 +58,3 @@ def can_hold(text: str) -> bool:
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-@cache
-def _int_array() -> ARRAY[int]:
-    return ARRAY(Integer)
-
-
-def in_ids(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
-    """`column` in the ids bound as `name`. PostgreSQL takes the list as one array parameter,
-    so one prepared statement serves every length; SQLite expands it."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=_int_array()))  # type: ignore[no-any-return]
-    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
-from functools import cache
 
-from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.daos.dialect import insert
-from service.daos.queries import dialect_name, fetch_all, in_ids
+from service.daos.queries import fetch_all
 from service.models import ArticleTag, Tag
 
 
@@ -84,34 +82,10 @@ class TagDAO:
             update(Tag).where(Tag.id.in_(tag_ids)).values(articles_count=Tag.articles_count + delta)
         )
 
-    async def names_by_article(
-        self, session: AsyncSession, article_ids: Sequence[int]
-    ) -> dict[int, list[str]]:
-        """Sorted tag names of each article, in one query whatever the number of articles."""
-        found: dict[int, list[str]] = defaultdict(list)
-        if not article_ids:
-            return found
-        statement = _names_by_article(dialect_name(session))
-        rows = await fetch_all(session, statement, {"article_ids": list(article_ids)})
-        for article_id, name in rows:
-            found[article_id].append(name)
-        for names in found.values():
-            names.sort()
-        return found
-
     async def in_use(self, session: AsyncSession, limit: int) -> list[str]:
         """Tags on at least one article, most used first (ties by name)."""
         rows = await fetch_all(session, _IN_USE, {"limit": limit})
         return [name for (name,) in rows]
-
-
-@cache
-def _names_by_article(dialect: str) -> Select[int, str]:
-    return (
-        select(ArticleTag.article_id, Tag.name)
-        .join(Tag, Tag.id == ArticleTag.tag_id)
-        .where(in_ids(ArticleTag.article_id, "article_ids", dialect))
-    )
 
 
 _IN_USE = (
