@@ -23,8 +23,6 @@ local reads = {
   -- A deep page: its p50 against the first page's (issue 17: within 2x on the large set).
   list_deep = function(i) return wrk.format("GET", "/api/articles?limit=20&offset=10000") end,
   list_articles_token = function(i) return wrk.format("GET", "/api/articles?limit=20", auth(i)) end,
-  -- A deep page: offset 10,000 on the large set (past the end of the small one).
-  list_deep = function(i) return wrk.format("GET", "/api/articles?limit=20&offset=10000") end,
   list_by_tag = function(i) return wrk.format("GET", "/api/articles?limit=20&tag=" .. pick(tags, i)) end,
   feed = function(i) return wrk.format("GET", "/api/articles/feed?limit=20", auth(i)) end,
   article = function(i) return wrk.format("GET", "/api/articles/" .. pick(slugs, i)) end,
