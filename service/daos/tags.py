@@ -43,9 +43,10 @@ class TagDAO:
 
     async def link(
         self, session: AsyncSession, article_id: int, created_at: datetime, tag_ids: Collection[int]
-    ) -> None:
+    ) -> list[int]:
+        """Link the tags not linked yet; the ids linked now (their counts are not moved)."""
         if not tag_ids:
-            return
+            return []
         added = await session.execute(
             insert(session, ArticleTag)
             .values(
@@ -54,19 +55,20 @@ class TagDAO:
             .on_conflict_do_nothing()
             .returning(ArticleTag.tag_id)
         )
-        await self._count(session, added.scalars().all(), +1)
+        return list(added.scalars().all())
 
     async def unlink(
         self, session: AsyncSession, article_id: int, tag_ids: Collection[int]
-    ) -> None:
+    ) -> list[int]:
+        """Unlink those of the tags still linked; the ids unlinked now (counts not moved)."""
         if not tag_ids:
-            return
+            return []
         removed = await session.execute(
             delete(ArticleTag)
             .where(ArticleTag.article_id == article_id, ArticleTag.tag_id.in_(tag_ids))
             .returning(ArticleTag.tag_id)
         )
-        await self._count(session, removed.scalars().all(), -1)
+        return list(removed.scalars().all())
 
     async def unlink_all(self, session: AsyncSession, article_id: int) -> None:
         """Before an article goes: its links, and one article less for each of their tags."""
@@ -75,14 +77,35 @@ class TagDAO:
             .where(ArticleTag.article_id == article_id)
             .returning(ArticleTag.tag_id)
         )
-        await self._count(session, removed.scalars().all(), -1)
+        await self.count(session, added=(), removed=removed.scalars().all())
 
-    async def _count(self, session: AsyncSession, tag_ids: Collection[int], delta: int) -> None:
-        if not tag_ids:
+    async def count(
+        self, session: AsyncSession, *, added: Collection[int], removed: Collection[int]
+    ) -> None:
+        """One article more on each `added` tag, one less on each `removed` one.
+
+        Every writer of counts locks the tag rows it changes in one order, their keys, all in
+        one statement before it changes any: a bare UPDATE locks in scan order, which moves
+        with each new row version, and two writers of the same tags deadlocked (a 500). The
+        UPDATEs that follow find every row already theirs. NO KEY, as an UPDATE would: links
+        inserted meanwhile (their foreign keys share-lock the tag) never block it.
+        """
+        changed = {*added, *removed}
+        if not changed:
             return
         await session.execute(
-            update(Tag).where(Tag.id.in_(tag_ids)).values(articles_count=Tag.articles_count + delta)
+            select(Tag.id)
+            .where(Tag.id.in_(changed))
+            .order_by(Tag.name_key)
+            .with_for_update(key_share=True)
         )
+        for tag_ids, delta in ((added, +1), (removed, -1)):
+            if tag_ids:
+                await session.execute(
+                    update(Tag)
+                    .where(Tag.id.in_(tag_ids))
+                    .values(articles_count=Tag.articles_count + delta)
+                )
 
     async def names_by_article(
         self, session: AsyncSession, article_ids: Sequence[int]

@@ -93,7 +93,10 @@ async def create(
         raise Invalid("title", "could not be turned into a unique slug, try another")
     tags = await tag_dao.ids_for(session, names)
     # Shared counts last (tags', then the total): their row locks are held until commit.
-    await tag_dao.link(session, article.id, article.created_at, [t for t, _ in tags.values()])
+    linked = await tag_dao.link(
+        session, article.id, article.created_at, [t for t, _ in tags.values()]
+    )
+    await tag_dao.count(session, added=linked, removed=())
     await article_dao.count_added(session)
     # Everything the response shows is known: no need to read the article back.
     view = ArticleView(
@@ -178,8 +181,9 @@ async def _update_with_new_slug(
 async def _retag(session: AsyncSession, article: Article, names: dict[str, str]) -> None:
     current = await tag_dao.ids_of_article(session, article.id)
     wanted = {tag_id for tag_id, _ in (await tag_dao.ids_for(session, names)).values()}
-    await tag_dao.unlink(session, article.id, current - wanted)
-    await tag_dao.link(session, article.id, article.created_at, wanted - current)
+    removed = await tag_dao.unlink(session, article.id, current - wanted)
+    added = await tag_dao.link(session, article.id, article.created_at, wanted - current)
+    await tag_dao.count(session, added=added, removed=removed)
 
 
 async def delete(session: AsyncSession, actor: User, slug: str) -> None:
