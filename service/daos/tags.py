@@ -31,6 +31,34 @@ class TagDAO:
         )
         return {key: (tag_id, name) for key, tag_id, name in rows}
 
+    async def add_counted(
+        self, session: AsyncSession, names: Mapping[str, str]
+    ) -> dict[str, tuple[int, str]]:
+        """For a new article: one article more on each tag, made if missing (`names` maps keys
+        to the spellings to use then); the id and stored name of each, by key. One statement:
+        an upsert returns a tag whoever made it, even one committed after it began (a plain
+        INSERT ... DO NOTHING and a SELECT would need two). Rows go in key order, the order
+        `count` locks them in."""
+        if not names:
+            return {}
+        table = Tag.__table__
+        statement = (
+            insert(session, table)
+            .values(
+                [
+                    {"name": names[key], "name_key": key, "articles_count": 1}
+                    for key in sorted(names)
+                ]
+            )
+            .on_conflict_do_update(
+                index_elements=[table.c.name_key],
+                set_={"articles_count": table.c.articles_count + 1},
+            )
+            .returning(table.c.name_key, table.c.id, table.c.name)
+        )
+        rows = await session.execute(statement)
+        return {key: (tag_id, name) for key, tag_id, name in rows}
+
     async def ids_of_article(self, session: AsyncSession, article_id: int) -> set[int]:
         rows = await session.scalars(
             select(ArticleTag.tag_id).where(ArticleTag.article_id == article_id)

@@ -76,6 +76,7 @@ async def create(
     names = normalize_tags(tags)
     base = slugs.slugify(title)
     article = None
+    now = utcnow()
     for attempt in range(SLUG_ATTEMPTS):
         candidate = Article(
             slug=slugs.candidate(base, attempt),
@@ -83,6 +84,9 @@ async def create(
             description=description,
             body=body,
             author_id=author.id,
+            favorites_count=0,
+            created_at=now,
+            updated_at=now,
         )
         try:
             article = await article_dao.add(session, candidate)
@@ -91,12 +95,10 @@ async def create(
             continue
     if article is None:  # five random suffixes taken: practically impossible
         raise Invalid("title", "could not be turned into a unique slug, try another")
-    tags = await tag_dao.ids_for(session, names)
     # Shared counts last (tags', then the total): their row locks are held until commit.
-    linked = await tag_dao.link(
-        session, article.id, article.created_at, [t for t, _ in tags.values()]
-    )
-    await tag_dao.count(session, added=linked, removed=())
+    # Every link of a new article is new, so each tag's count goes up by one.
+    tags = await tag_dao.add_counted(session, names)
+    await tag_dao.link(session, article.id, article.created_at, [t for t, _ in tags.values()])
     await article_dao.count_added(session)
     # Everything the response shows is known: no need to read the article back.
     view = ArticleView(
