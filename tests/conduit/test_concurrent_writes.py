@@ -125,3 +125,32 @@ async def test_concurrent_creates_and_deletes_keep_the_total_exact(client, users
         "new1": (8, 8),
         "new2": (8, 8),
     }
+
+
+async def test_concurrent_creates_and_retags_making_the_same_new_tags(client, users, articles):
+    """Creates and edits that make the same new tags, named in different orders, beside a tag
+    they share: every request succeeds (no deadlock) and every count equals its articles."""
+    authors = [await users.make() for _ in range(3)]
+    edited = [
+        (await articles.make(authors[n % 3], title=f"Edited {n}", tags=["keep"]))["slug"]
+        for n in range(6)
+    ]
+    requests = []
+    for n in range(12):
+        tags = ["zz-new", "keep", "aa-new"] if n % 2 else ["aa-new", "keep", "zz-new"]
+        body = {"article": {"title": f"Made {n}", "description": "d", "body": "b", "tagList": tags}}
+        requests.append(client.post("/api/articles", json=body, headers=authors[n % 3].headers))
+    for n, slug in enumerate(edited):
+        tags = ["zz-new", "aa-new"] if n % 2 else ["aa-new", "zz-new"]
+        requests.insert(
+            2 * n,
+            client.put(
+                f"/api/articles/{slug}",
+                json={"article": {"tagList": tags}},
+                headers=authors[n % 3].headers,
+            ),
+        )
+    responses = await asyncio.gather(*requests)
+    assert sorted(r.status_code for r in responses) == [200] * 6 + [201] * 12
+    counts = await _tag_counts(client, ["aa-new", "zz-new", "keep"])
+    assert counts == {"aa-new": (18, 18), "zz-new": (18, 18), "keep": (12, 12)}
