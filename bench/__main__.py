@@ -560,7 +560,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     rounds: dict[str, dict[str, list[LoadResult]]] = {}
     servers: list[Server] = []
     try:
-        old = start_service(out, url, args.workers, "old", cwd=old_tree)
+        old_url = args.old_database or url
+        old = start_service(out, old_url, args.workers, "old", cwd=old_tree)
         servers.append(old)
         new = start_service(out, url, args.workers, "new")
         servers.append(new)
@@ -580,7 +581,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     meta = {
         "command": "python -m bench " + " ".join(sys.argv[1:]),
         "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "old": args.old,
+        "old": args.old
+        + (f" on {make_url(args.old_database).database}" if args.old_database else ""),
         "new": "working tree",
     }
     text = report.ab_markdown(meta, summary)
@@ -701,6 +703,12 @@ def main(argv: list[str] | None = None) -> int:
     ab.add_argument("--warmup", type=float, default=2)
     ab.add_argument(
         "--reuse-db", action="store_true", help="keep the seeded database if it is there"
+    )
+    ab.add_argument(
+        "--old-database",
+        default="",
+        help="the old server's database when the change migrates the schema: a copy of the "
+        "seeded one made before migrating it (CREATE DATABASE ... TEMPLATE ...)",
     )
 
     args = parser.parse_args(argv)

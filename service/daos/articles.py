@@ -348,18 +348,33 @@ class ArticleDAO:
         return await session.scalar(select(Article.id).where(Article.slug == slug))
 
     async def add(self, session: AsyncSession, article: Article) -> Article:
-        """Insert, its slug into the history too; SlugTaken when the slug is, or was, another
-        article's (even one committed just now): the history's key decides, not a lookup."""
-        try:
-            async with session.begin_nested():
-                session.add(article)
-                await session.flush()
-                if not await slug_history_dao.claim(session, article.id, article.slug):
-                    raise SlugTaken()
-        except IntegrityError as exc:
-            if "slug" in str(exc.orig):
-                raise SlugTaken() from exc
-            raise
+        """Insert (the row's id set on `article`), its slug into the history too; SlugTaken,
+        and nothing kept, when the slug is, or was, another article's (even one committed just
+        now): the keys decide, not a lookup. No savepoint: a taken slug is a row not inserted
+        (ON CONFLICT), or, when the history names another article, a row deleted again."""
+        table = Article.__table__
+        inserted = await session.execute(
+            insert(session, table)
+            .values(
+                slug=article.slug,
+                title=article.title,
+                description=article.description,
+                body=article.body,
+                author_id=article.author_id,
+                favorites_count=0,
+                created_at=article.created_at,
+                updated_at=article.updated_at,
+            )
+            .on_conflict_do_nothing(index_elements=[table.c.slug])
+            .returning(table.c.id)
+        )
+        article_id = inserted.scalar()
+        if article_id is None:
+            raise SlugTaken()
+        if not await slug_history_dao.claim(session, article_id, article.slug):
+            await session.execute(delete(Article).where(Article.id == article_id))
+            raise SlugTaken()
+        article.id = article_id
         return article
 
     async def count_added(self, session: AsyncSession) -> None:

@@ -12,74 +12,97 @@ from service.models import ArticleTag, Tag
 
 
 class TagDAO:
-    async def ids_for(
-        self, session: AsyncSession, names: Mapping[str, str]
+    # Tag counts. Every writer takes the tag rows it changes in one order, their keys, and in
+    # one statement: a bare UPDATE locks in scan order (which moves with each new row
+    # version), and an INSERT of new tags before the counts held those keys out of order; two
+    # writers sharing tags then deadlocked (a 500 on PostgreSQL). A count moves by the links
+    # really added or removed: an article's links change only under its row lock (or, for a
+    # new article, before anyone else can see it), so the caller knows them exactly.
+
+    async def add_to_counts(
+        self, session: AsyncSession, names: Mapping[str, str], deltas: Mapping[str, int]
     ) -> dict[str, tuple[int, str]]:
-        """The id and stored name of each tag, by key (`names` maps keys to the spellings to
-        use for tags not yet made); new tags are made race-free, the first spelling kept."""
-        if not names:
+        """Move each tag's count by its delta (tags by key), making the missing ones (`names`
+        maps keys to the spellings to use then; a made tag counts its delta); the id and
+        stored name of each, by key. One upsert in key order: it returns a tag whoever made
+        it, even one committed after the statement began."""
+        if not deltas:
             return {}
-        await session.execute(
-            insert(session, Tag)
-            .values([{"name": name, "name_key": key} for key, name in names.items()])
-            .on_conflict_do_nothing(index_elements=["name_key"])
+        table = Tag.__table__
+        statement = insert(session, table).values(
+            [
+                {"name": names[key], "name_key": key, "articles_count": deltas[key]}
+                for key in sorted(deltas)
+            ]
         )
-        rows = await session.execute(
-            select(Tag.name_key, Tag.id, Tag.name).where(Tag.name_key.in_(names))
-        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.name_key],
+            set_={"articles_count": table.c.articles_count + statement.excluded.articles_count},
+        ).returning(table.c.name_key, table.c.id, table.c.name)
+        rows = await session.execute(statement)
         return {key: (tag_id, name) for key, tag_id, name in rows}
 
-    async def ids_of_article(self, session: AsyncSession, article_id: int) -> set[int]:
-        rows = await session.scalars(
-            select(ArticleTag.tag_id).where(ArticleTag.article_id == article_id)
+    async def of_article(
+        self, session: AsyncSession, article_id: int
+    ) -> dict[str, tuple[int, str]]:
+        """The article's tags: id and stored name by key."""
+        rows = await session.execute(
+            select(Tag.name_key, Tag.id, Tag.name)
+            .join(ArticleTag, ArticleTag.tag_id == Tag.id)
+            .where(ArticleTag.article_id == article_id)
         )
-        return set(rows)
-
-    # Links and counts: a tag's count moves by the links an INSERT or DELETE really added or
-    # removed (RETURNING), never by what an earlier read expected, so a concurrent writer that
-    # got there first cannot make a count drift.
+        return {key: (tag_id, name) for key, tag_id, name in rows}
 
     async def link(
         self, session: AsyncSession, article_id: int, created_at: datetime, tag_ids: Collection[int]
     ) -> None:
+        """Link tags (counted by the caller, with `add_to_counts`)."""
         if not tag_ids:
             return
-        added = await session.execute(
-            insert(session, ArticleTag)
-            .values(
+        await session.execute(
+            insert(session, ArticleTag).values(
                 [{"article_id": article_id, "tag_id": t, "created_at": created_at} for t in tag_ids]
             )
-            .on_conflict_do_nothing()
-            .returning(ArticleTag.tag_id)
         )
-        await self._count(session, added.scalars().all(), +1)
 
     async def unlink(
         self, session: AsyncSession, article_id: int, tag_ids: Collection[int]
     ) -> None:
-        if not tag_ids:
-            return
-        removed = await session.execute(
-            delete(ArticleTag)
-            .where(ArticleTag.article_id == article_id, ArticleTag.tag_id.in_(tag_ids))
-            .returning(ArticleTag.tag_id)
-        )
-        await self._count(session, removed.scalars().all(), -1)
-
-    async def unlink_all(self, session: AsyncSession, article_id: int) -> None:
-        """Before an article goes: its links, and one article less for each of their tags."""
-        removed = await session.execute(
-            delete(ArticleTag)
-            .where(ArticleTag.article_id == article_id)
-            .returning(ArticleTag.tag_id)
-        )
-        await self._count(session, removed.scalars().all(), -1)
-
-    async def _count(self, session: AsyncSession, tag_ids: Collection[int], delta: int) -> None:
+        """Unlink tags (counted by the caller, with `add_to_counts`)."""
         if not tag_ids:
             return
         await session.execute(
-            update(Tag).where(Tag.id.in_(tag_ids)).values(articles_count=Tag.articles_count + delta)
+            delete(ArticleTag).where(
+                ArticleTag.article_id == article_id, ArticleTag.tag_id.in_(tag_ids)
+            )
+        )
+
+    async def unlink_all(self, session: AsyncSession, article_id: int) -> None:
+        """Before an article goes: its links, and one article less for each of their tags
+        (locked in key order first, in one statement; then the UPDATE finds them all its own)."""
+        removed = (
+            (
+                await session.execute(
+                    delete(ArticleTag)
+                    .where(ArticleTag.article_id == article_id)
+                    .returning(ArticleTag.tag_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not removed:
+            return
+        await session.execute(
+            select(Tag.id)
+            .where(Tag.id.in_(removed))
+            .order_by(Tag.name_key)
+            # NO KEY, as the UPDATE's own lock: links inserted meanwhile (their foreign keys
+            # share-lock the tag) never block it.
+            .with_for_update(key_share=True)
+        )
+        await session.execute(
+            update(Tag).where(Tag.id.in_(removed)).values(articles_count=Tag.articles_count - 1)
         )
 
     async def in_use(self, session: AsyncSession, limit: int) -> list[str]:

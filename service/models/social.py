@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models.base import Base, utcnow
@@ -36,9 +36,11 @@ class Favorite(Base):
 
 class Counter(Base):
     """Totals kept up to date by the writes that change them (the article count), so a list
-    never counts a whole table."""
+    never counts a whole table. A total is the sum of its shards: each writer adds to one
+    shard, so concurrent writers rarely wait on each other's row lock (daos.counters)."""
 
     __tablename__ = "counters"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="0")
     value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -76,6 +76,7 @@ async def create(
     names = normalize_tags(tags)
     base = slugs.slugify(title)
     article = None
+    now = utcnow()
     for attempt in range(SLUG_ATTEMPTS):
         candidate = Article(
             slug=slugs.candidate(base, attempt),
@@ -83,6 +84,9 @@ async def create(
             description=description,
             body=body,
             author_id=author.id,
+            favorites_count=0,
+            created_at=now,
+            updated_at=now,
         )
         try:
             article = await article_dao.add(session, candidate)
@@ -91,8 +95,9 @@ async def create(
             continue
     if article is None:  # five random suffixes taken: practically impossible
         raise Invalid("title", "could not be turned into a unique slug, try another")
-    tags = await tag_dao.ids_for(session, names)
     # Shared counts last (tags', then the total): their row locks are held until commit.
+    # Every link of a new article is new, so each tag's count goes up by one.
+    tags = await tag_dao.add_to_counts(session, names, dict.fromkeys(names, 1))
     await tag_dao.link(session, article.id, article.created_at, [t for t, _ in tags.values()])
     await article_dao.count_added(session)
     # Everything the response shows is known: no need to read the article back.
@@ -176,10 +181,16 @@ async def _update_with_new_slug(
 
 
 async def _retag(session: AsyncSession, article: Article, names: dict[str, str]) -> None:
-    current = await tag_dao.ids_of_article(session, article.id)
-    wanted = {tag_id for tag_id, _ in (await tag_dao.ids_for(session, names)).values()}
-    await tag_dao.unlink(session, article.id, current - wanted)
-    await tag_dao.link(session, article.id, article.created_at, wanted - current)
+    """Under the article's row lock (its links change only under it): the tags' counts move in
+    one statement by exactly the links added and removed."""
+    current = await tag_dao.of_article(session, article.id)
+    added = [key for key in names if key not in current]
+    removed = [key for key in current if key not in names]
+    deltas = {**dict.fromkeys(added, +1), **dict.fromkeys(removed, -1)}
+    spelled = {**{key: name for key, (_, name) in current.items()}, **names}
+    tags = await tag_dao.add_to_counts(session, spelled, deltas)
+    await tag_dao.unlink(session, article.id, [current[key][0] for key in removed])
+    await tag_dao.link(session, article.id, article.created_at, [tags[key][0] for key in added])
 
 
 async def delete(session: AsyncSession, actor: User, slug: str) -> None:

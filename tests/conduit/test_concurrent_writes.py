@@ -85,3 +85,72 @@ async def test_comments_and_favourites_racing_a_delete_get_contract_answers(
                 assert await error_of(response, 404) == {"article": ["not found"]}
         assert (await client.get(f"/api/articles/{slug}")).status_code == 404
     assert (await (await client.get("/api/tags")).get_json())["tags"] == []
+
+
+async def test_concurrent_creates_and_deletes_keep_the_total_exact(client, users, articles):
+    """The kept total (its shards summed) equals the articles there are, however creates and
+    deletes by several authors interleave; so do the tags' counts."""
+    authors = [await users.make() for _ in range(4)]
+    doomed = [
+        (
+            (await articles.make(authors[n % 4], title=f"Doomed {n}", tags=["both", "old"]))[
+                "slug"
+            ],
+            n,
+        )
+        for n in range(12)
+    ]
+    requests = [
+        client.delete(f"/api/articles/{slug}", headers=authors[n % 4].headers) for slug, n in doomed
+    ]
+    for n in range(24):
+        body = {
+            "article": {
+                "title": f"Fresh {n}",
+                "description": "d",
+                "body": "b",
+                "tagList": ["both", f"new{n % 3}"],
+            }
+        }
+        requests.insert(n, client.post("/api/articles", json=body, headers=authors[n % 4].headers))
+    responses = await asyncio.gather(*requests)
+    assert sorted(r.status_code for r in responses) == [201] * 24 + [204] * 12
+    listing = await (await client.get("/api/articles?limit=100")).get_json()
+    assert (listing["articlesCount"], len(listing["articles"])) == (24, 24)
+    counts = await _tag_counts(client, ["both", "old", "new0", "new1", "new2"])
+    assert counts == {
+        "both": (24, 24),
+        "old": (0, 0),
+        "new0": (8, 8),
+        "new1": (8, 8),
+        "new2": (8, 8),
+    }
+
+
+async def test_concurrent_creates_and_retags_making_the_same_new_tags(client, users, articles):
+    """Creates and edits that make the same new tags, named in different orders, beside a tag
+    they share: every request succeeds (no deadlock) and every count equals its articles."""
+    authors = [await users.make() for _ in range(3)]
+    edited = [
+        (await articles.make(authors[n % 3], title=f"Edited {n}", tags=["keep"]))["slug"]
+        for n in range(6)
+    ]
+    requests = []
+    for n in range(12):
+        tags = ["zz-new", "keep", "aa-new"] if n % 2 else ["aa-new", "keep", "zz-new"]
+        body = {"article": {"title": f"Made {n}", "description": "d", "body": "b", "tagList": tags}}
+        requests.append(client.post("/api/articles", json=body, headers=authors[n % 3].headers))
+    for n, slug in enumerate(edited):
+        tags = ["zz-new", "aa-new"] if n % 2 else ["aa-new", "zz-new"]
+        requests.insert(
+            2 * n,
+            client.put(
+                f"/api/articles/{slug}",
+                json={"article": {"tagList": tags}},
+                headers=authors[n % 3].headers,
+            ),
+        )
+    responses = await asyncio.gather(*requests)
+    assert sorted(r.status_code for r in responses) == [200] * 6 + [201] * 12
+    counts = await _tag_counts(client, ["aa-new", "zz-new", "keep"])
+    assert counts == {"aa-new": (18, 18), "zz-new": (18, 18), "keep": (12, 12)}

@@ -86,3 +86,38 @@ async def _single_article_comments_profile_tags(client, count_queries, authors, 
         == 2
     )
     assert await statements(client, count_queries, "/api/tags") == 1
+
+
+async def test_writes_statement_counts(client, users, articles, count_queries):
+    """Creating an article: the caller, the row (RETURNING its id), its slug in the history,
+    its tags made or counted in one upsert, its links, the kept total, the webhooks to tell;
+    no savepoint, nothing read back. A favourite: the caller, the article's id, the row, the
+    article's count, the article as the answer shows it."""
+    alice, bob = await users.make(), await users.make()
+    await articles.make(alice, title="Taken", tags=["old"])
+    body = {
+        "article": {
+            "title": "Taken",
+            "description": "d",
+            "body": "b",
+            "tagList": ["old", "new", "New "],
+        }
+    }
+    count_queries.reset()
+    created = await client.post("/api/articles", json=body, headers=alice.headers)
+    assert created.status_code == 201
+    # The plain slug is taken: one more INSERT, which inserts nothing, before the suffixed one.
+    assert count_queries.count == 8, count_queries.statements
+    body["article"]["title"] = "Fresh"
+    count_queries.reset()
+    assert (await client.post("/api/articles", json=body, headers=alice.headers)).status_code == 201
+    assert count_queries.count == 7, count_queries.statements
+    count_queries.reset()
+    assert (
+        await client.post("/api/articles/fresh/favorite", headers=bob.headers)
+    ).status_code == 200
+    assert count_queries.count == 5, count_queries.statements
+    listing = await (await client.get("/api/articles?limit=10")).get_json()
+    assert listing["articlesCount"] == 3
+    tags = await (await client.get("/api/articles?tag=old")).get_json()
+    assert tags["articlesCount"] == 3

@@ -130,6 +130,27 @@ async def test_tags_casefold_merges_case_variants_and_recounts(settings: Setting
     _alembic(url, "upgrade", "head")
 
 
+async def test_counter_shards_keep_totals_both_ways(settings: Settings, tmp_path: Path):
+    """0011 makes each total shard 0 of itself; down again, each total's shards are summed
+    into one row, whether or not it had a shard 0."""
+    url = await _migration_database(settings, tmp_path, "counter_shards")
+    _alembic(url, "downgrade", "base")
+    _alembic(url, "upgrade", "0010")
+    await _run(url, "INSERT INTO counters (name, value) VALUES ('articles', 5)")
+    _alembic(url, "upgrade", "0011_counter_shards")
+    (rows,) = await _run(url, "SELECT name, shard, value FROM counters")
+    assert [tuple(row) for row in rows] == [("articles", 0, 5)]
+    await _run(
+        url,
+        "INSERT INTO counters (name, shard, value) VALUES ('articles', 3, -2), ('articles', 9, 4),"
+        " ('other', 2, 7), ('other', 5, 1)",
+    )
+    _alembic(url, "downgrade", "0010")
+    (rows,) = await _run(url, "SELECT name, value FROM counters ORDER BY name")
+    assert [tuple(row) for row in rows] == [("articles", 7), ("other", 8)]
+    _alembic(url, "upgrade", "head")
+
+
 def _alembic_as_operator(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`alembic upgrade head` as the image runs it: production, DATABASE_URL and nothing else."""
     return subprocess.run(
