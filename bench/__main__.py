@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench.autovacuum import Autovacuum, run_once
 from bench.data import DATASETS, BenchData, DataSet, bench_data, production_password_hash, seed
 from bench.harness import ROOT, LoadResult, Server, free_port, require_wrk, run_wrk, start_server
 from bench.statements import statements_per_request
@@ -369,6 +370,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
     data.write_lua(data_file)
     samples: list[dict[str, Any]] = []
     server = start_service(out, url, args.workers)
+    # The CI server runs with autovacuum off: the bench does its work (bench/autovacuum.py).
+    vacuum = Autovacuum(plain_dsn(url))
+    vacuum.__enter__()
     try:
         started = time.monotonic()
         end = started + args.minutes * 60
@@ -395,7 +399,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
                 f"rss {sample['rss_mb']}"
             )
     finally:
+        vacuum.__exit__(None, None, None)
         server.stop()
+    log(f"bench autovacuum: {vacuum.log}")
     summary = report.soak_summary(samples)
     report.soak_chart(
         out / "soak.png",
@@ -434,6 +440,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     url = database_url(args.database, spec.name)
     if args.reuse_db and asyncio.run(_seeded(url)):
         log(f"reusing {make_url(url).database}")
+        # What earlier runs left dead, as autovacuum would have (bench/autovacuum.py).
+        log(f"bench autovacuum: {run_once(plain_dsn(url))}")
         data = bench_data(spec, SECRET_KEY)
     else:
         url, data = prepare(spec, args.database)
