@@ -23,11 +23,12 @@ from bench.__main__ import (
     SECRET_KEY,
     database_url,
     login_storm,
+    server_env,
+    service_command,
     settled_rss,
-    start_service,
 )
 from bench.data import DATASETS, bench_data
-from bench.harness import ROOT, Server, require_wrk
+from bench.harness import ROOT, Server, free_port, require_wrk, start_server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     rss: dict[str, dict[int, float]] = {}
     servers: dict[str, Server] = {}
     try:
-        servers["old"] = start_service(out, url, args.workers, "old", cwd=old_tree)
-        servers["new"] = start_service(out, url, args.workers, "new")
+        for label, cwd in (("old", old_tree), ("new", ROOT)):
+            port = free_port()
+            env = server_env(url, args.workers)
+            # A busy shared host can take minutes to start two workers.
+            servers[label] = start_server(
+                label, service_command(port), env, port, out, timeout=300, cwd=cwd
+            )
         for n in range(args.rounds):
             order = ["old", "new"] if n % 2 == 0 else ["new", "old"]
             for label in order:
