@@ -36,21 +36,10 @@ HASH_THREAD_NICENESS = 10
 
 def _lower_priority() -> None:
     """Hashing threads yield the CPU to the event loop: under a login burst argon2 can fill
-    every core, and requests that need no hash should not wait for it. Linux keeps a
-    scheduling policy and a nice value per thread, and argon2's lane threads (one per
-    parallelism lane, made afresh for every slice of a hash) inherit both; lowering either
-    needs no privilege.
-
-    SCHED_IDLE, where there is one: such a thread runs only on CPU time nothing else wants.
-    Nice 10 alone still gave each of the (threads x lanes) argon2 threads a tenth of the
-    event loop's share, and the tags p99 during the bench's login storm was 3-5x idle
-    (docs/bench/soak.md). Starved hashes raise the measured hash time, so the queue sheds
-    logins with 503 sooner: the same rule as for any other overload."""
-    tid = threading.get_native_id()
+    every core, and requests that need no hash should not wait for it. Linux keeps a nice
+    value per thread (and argon2's lane threads inherit it); raising one needs no privilege."""
     with suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, tid, HASH_THREAD_NICENESS)
-    with suppress(OSError, AttributeError):
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
 
 
 class PasswordHasher:

@@ -155,33 +155,6 @@ def test_hashing_threads_run_at_lower_priority_than_the_event_loop():
         hasher.close()
 
 
-def test_hashing_threads_and_their_argon2_lanes_run_only_on_idle_cpu():
-    import os
-    import threading
-
-    from service.crypto import PasswordHasher
-
-    def policy() -> int:
-        return os.sched_getscheduler(threading.get_native_id())
-
-    def lane_policy() -> int:
-        # A thread started from a hashing thread, as argon2 starts its lanes, inherits it.
-        seen: list[int] = []
-        lane = threading.Thread(target=lambda: seen.append(policy()))
-        lane.start()
-        lane.join()
-        return seen[0]
-
-    hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1, threads=1)
-    try:
-        base = policy()
-        assert hasher._pool.submit(policy).result() == os.SCHED_IDLE
-        assert hasher._pool.submit(lane_policy).result() == os.SCHED_IDLE
-        assert policy() == base  # the calling (event loop) thread is untouched
-    finally:
-        hasher.close()
-
-
 class Blocking:
     """An argon2 stand-in whose hashes wait for `release`, counting the ones that ran."""
 
