@@ -101,7 +101,9 @@ def start_server(
     port: int,
     log_dir: Path,
     health_path: str = "/healthz",
-    timeout: float = 60,
+    # Two workers took over a minute to answer on the shared host at load 18; a server that
+    # exits early still fails at once.
+    timeout: float = 300,
     cwd: Path = ROOT,
 ) -> Server:
     log_path = log_dir / f"{name}.log"
