@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from bench import compare
 from bench import targets as bench_targets
+from bench.autovacuum import Autovacuum, run_once
 from bench.data import DATASETS, BenchData, DataSet, bench_data, production_password_hash, seed
 from bench.harness import (
     ROOT,
@@ -476,6 +477,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
     data.write_lua(data_file)
     samples: list[dict[str, Any]] = []
     server = start_service(out, url, args.workers)
+    # The CI server runs with autovacuum off: the bench does its work (bench/autovacuum.py).
+    vacuum = Autovacuum(plain_dsn(url))
+    vacuum.__enter__()
     try:
         started = time.monotonic()
         end = started + args.minutes * 60
@@ -502,7 +506,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
                 f"rss {sample['rss_mb']}"
             )
     finally:
+        vacuum.__exit__(None, None, None)
         server.stop()
+    log(f"bench autovacuum: {vacuum.log}")
     summary = report.soak_summary(samples)
     summary["targets"] = [t.as_dict() for t in bench_targets.evaluate_soak(samples)]
     report.soak_chart(
@@ -543,6 +549,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     url = database_url(args.database, spec.name)
     if args.reuse_db and asyncio.run(_seeded(url)):
         log(f"reusing {make_url(url).database}")
+        # What earlier runs left dead, as autovacuum would have (bench/autovacuum.py).
+        log(f"bench autovacuum: {run_once(plain_dsn(url))}")
         data = bench_data(spec, SECRET_KEY)
     else:
         url, data = prepare(spec, args.database)

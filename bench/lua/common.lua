@@ -12,11 +12,15 @@ local json_line = function(summary, latency, shed)
     latency.mean, e.connect, e.read, e.write, e.timeout, e.status, shed)
 end
 
--- Each wrk thread gets its own id, so writes never collide across threads.
+-- Each wrk thread gets its own id, so writes never collide across threads; and each wrk run
+-- its own id, so titles never collide across runs (the soak starts wrk afresh every interval,
+-- and a repeated title costs the create a failed INSERT and a retry).
 local threads = {}
+local run_id = os.time() % 1000000
 setup = function(thread)
   table.insert(threads, thread)
   thread:set("thread_id", #threads)
+  thread:set("run_id", run_id)
 end
 
 done = function(summary, latency, requests)

@@ -39,8 +39,8 @@ local writes = {
   end,
   create_article = function(i)
     local body = string.format(
-      '{"article":{"title":"Bench %d-%d","description":"d","body":"b","tagList":["%s"]}}',
-      thread_id or 0, counter, pick(tags, i))
+      '{"article":{"title":"Bench %d-%d-%d","description":"d","body":"b","tagList":["%s"]}}',
+      run_id or 0, thread_id or 0, counter, pick(tags, i))
     return wrk.format("POST", "/api/articles", auth_json(i), body)
   end,
   favorite = function(i)
