@@ -75,6 +75,17 @@ class _Deadline:
             self._when = self._loop.time() + left
             self._handle = self._loop.call_at(self._when, self._expire)
 
+    def hold(self) -> None:
+        """No cancellation for now: the request is settling what it started (bounded by a
+        timeout of its own)."""
+        self._handle.cancel()
+
+    def resume(self) -> None:
+        if self.cancels:  # past the deadline: cancel again soon, as before the hold
+            self._handle = self._loop.call_later(RECANCEL_SECONDS, self._expire)
+        else:
+            self._handle = self._loop.call_at(self._when, self._expire)
+
     def _expire(self) -> None:
         if self.cancels:
             log.warning("request still running past its deadline: cancelled again")
@@ -92,6 +103,23 @@ class _Deadline:
 
 
 _current: ContextVar[_Deadline | None] = ContextVar("deadline", default=None)
+
+
+@contextlib.asynccontextmanager
+async def settling() -> AsyncIterator[None]:
+    """For clean-up after a cancellation (freeing what the request had claimed): the deadline
+    does not cancel the block, which must bound itself. Without this, past the deadline the
+    repeated cancellations cut any clean-up longer than RECANCEL_SECONDS short, as on a loaded
+    host or a slow database."""
+    deadline = _current.get()
+    if deadline is None:
+        yield
+        return
+    deadline.hold()
+    try:
+        yield
+    finally:
+        deadline.resume()
 
 
 class DeadlineQuart(Quart):

@@ -32,7 +32,7 @@ from quart_schema.validation import QUART_SCHEMA_RESPONSE_ATTRIBUTE
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.datastructures import Headers
 
-from service import db, security
+from service import db, deadline, security
 from service.errors import (
     IDEMPOTENCY_KEY,
     IdempotencyKeyInUse,
@@ -149,7 +149,8 @@ async def _run(
         except Exception as exc:  # answered by the app's handlers, as it would be above us
             response = await current_app.make_response(await current_app.handle_user_exception(exc))
     except BaseException:  # cancelled (deadline, client gone): free the key, then go on
-        await _after_failure(session, claim, None)
+        async with deadline.settling():  # bounded by _SETTLE_SECONDS
+            await _after_failure(session, claim, None)
         raise
     headers = response.headers.items()
     kept = [[name, value] for name, value in headers if name.lower() not in _NOT_STORED]

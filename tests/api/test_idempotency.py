@@ -366,6 +366,25 @@ async def test_a_request_cut_at_its_deadline_frees_the_key(app_with):
     assert await count(app, User) == 1
 
 
+async def test_a_slow_settle_after_the_deadline_still_frees_the_key(app_with, monkeypatch):
+    """Freeing the key after the deadline takes what it takes (a loaded host, a slow database):
+    the deadline's repeated cancellations (every RECANCEL_SECONDS) must not cut it short and
+    leave the key held until it turns stale."""
+    app = await app_with(request_timeout_seconds=0.5, db_statement_timeout_ms=500)
+    client = app.test_client()
+    release = idempotency_service.release
+
+    async def slow_release(session: Any, claim: Any) -> None:
+        await asyncio.sleep(0.3)  # six re-cancellations' worth
+        await release(session, claim)
+
+    monkeypatch.setattr(idempotency_service, "release", slow_release)
+    async with held_in_hashing(app):
+        cut = await client.post("/api/users", json=new_user(), headers={KEY: "slow-settle"})
+        assert await error_of(cut, 503) == {"request": ["timed out"]}
+        assert await count(app, IdempotencyKey) == 0
+
+
 async def test_without_a_key_nothing_is_stored(app, client, users):
     alice = await users.make()
     for _ in range(2):
