@@ -3,12 +3,15 @@
 A bare ASGI app, served by hypercorn exactly as bench/bare_asgi.py (same command, settings and
 workers), with an asyncpg pool per worker sized like the service's (DB_POOL_SIZE +
 DB_MAX_OVERFLOW). It answers the reads the bench measures by running the service's own
-statements (bench/service_sql.py compiles them from service/daos/) on raw asyncpg, prepared
-once per connection by asyncpg's statement cache, and writes the service's JSON with orjson:
-same keys, order, timestamps and escaping, byte for byte (bench/compare.py checks it).
+statements (bench/service_sql.py takes them from service/daos/, compiled as the service's
+driver reads compile them) on raw asyncpg, prepared once per connection by asyncpg's statement
+cache, as the service's hot reads run, and writes the service's JSON with orjson: same keys,
+order, timestamps and escaping, byte for byte (bench/compare.py checks it). As the service's,
+a page is one statement whose rows carry the total and each article's tag names; past the
+end, the total is asked alone.
 
-    GET /api/articles?limit=&offset=&tag=   the list, by tag      page + tags (or + total)
-    GET /api/articles/feed?limit=&offset=   the caller's feed     caller + page + tags
+    GET /api/articles?limit=&offset=&tag=   the list, by tag      (caller +) page (or + total)
+    GET /api/articles/feed?limit=&offset=   the caller's feed     caller + page (or + total)
     GET /api/articles/<slug>                one article           (caller +) article
     GET /api/profiles/<username>            a profile             (caller +) profile
     GET /api/user                           the caller, renewed   caller
@@ -30,7 +33,6 @@ the same bytes, not a second implementation of the API.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -73,6 +75,12 @@ def _profile(row: Record) -> dict[str, Any]:
         "image": row["image"],
         "following": bool(row["following"]),
     }
+
+
+def _tag_list(row: Record) -> list[str]:
+    """The row's `tag_names` (a PostgreSQL array; NULL for no tags), sorted as the service
+    sorts them."""
+    return sorted(row["tag_names"] or [])
 
 
 def _article(row: Record, tags: list[str]) -> dict[str, Any]:
@@ -268,13 +276,7 @@ class Twin:
             total = self.sql.total[shape]
             found = await conn.fetchval(total.sql, *total.args(params))
             return orjson.dumps({"articles": [], "articlesCount": int(found or 0)})
-        names = self.sql.tag_names
-        tags: dict[int, list[str]] = defaultdict(list)
-        for article_id, name in await conn.fetch(
-            names.sql, *names.args({"article_ids": [row["id"] for row in rows]})
-        ):
-            tags[article_id].append(name)
-        articles = [_article(row, sorted(tags.get(row["id"], []))) for row in rows]
+        articles = [_article(row, _tag_list(row)) for row in rows]
         return orjson.dumps({"articles": articles, "articlesCount": int(rows[0]["total"])})
 
     async def _one_article(self, conn: asyncpg.Connection, token: str | None, slug: str) -> bytes:
@@ -288,7 +290,7 @@ class Twin:
         row = await conn.fetchrow(statement.sql, *statement.args(params))
         if row is None:
             raise Refused(ArticleNotFound())
-        body = _article(row, sorted(row["tag_names"] or []))
+        body = _article(row, _tag_list(row))
         body["body"] = row["body"] or ""
         return orjson.dumps({"article": body})
 
