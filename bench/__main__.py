@@ -34,10 +34,13 @@ from bench import targets as bench_targets
 from bench.autovacuum import Autovacuum, run_once
 from bench.data import DATASETS, BenchData, DataSet, bench_data, production_password_hash, seed
 from bench.harness import (
+    DEFAULT_DATABASE,
     ROOT,
     LoadResult,
     Server,
+    checkout_old,
     free_port,
+    remove_old,
     require_wrk,
     run_wrk,
     spawn_server,
@@ -556,15 +559,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         url, data = prepare(spec, args.database)
     data_file = out / f"data-{spec.name}.lua"
     data.write_lua(data_file)
-    old_tree = out / "old-tree"
-    if old_tree.exists():
-        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT)
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(old_tree), args.old],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    old_tree = checkout_old(args.old, out)
     rounds: dict[str, dict[str, list[LoadResult]]] = {}
     servers: list[Server] = []
     try:
@@ -584,7 +579,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     finally:
         for server in servers:
             server.stop()
-        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT)
+        remove_old(old_tree)
     summary = report.ab_summary(rounds)
     meta = {
         "command": "python -m bench " + " ".join(sys.argv[1:]),
@@ -666,9 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--database",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=DEFAULT_DATABASE,
         help="PostgreSQL server to create the bench databases on (any database name)",
     )
     common.add_argument("--workers", type=int, default=2)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import asyncpg
 from sqlalchemy import event
 
 from bench.data import DATASETS, BenchData, bench_data
+from bench.harness import DEFAULT_DATABASE
 from bench.statements import probes
 from service import create_app
 from service.config import load_config
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="large")
     parser.add_argument(
         "--database",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=DEFAULT_DATABASE,
     )
     parser.add_argument("--out", type=Path)
     parser.add_argument(

@@ -18,6 +18,31 @@ ROOT = Path(__file__).resolve().parent.parent
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
 
+# The PostgreSQL server the bench creates its databases on (any database name in the URL).
+DEFAULT_DATABASE = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def checkout_old(rev: str, out: Path) -> Path:
+    """`rev` checked out, detached, in a git worktree under `out`: the old side of a side-by-side
+    run (its servers start there, on this venv). Remove it with `remove_old`."""
+    tree = out / "old-tree"
+    if tree.exists():
+        remove_old(tree)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(tree), rev],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return tree
+
+
+def remove_old(tree: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

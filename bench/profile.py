@@ -41,7 +41,17 @@ from bench.__main__ import (
     service_command,
 )
 from bench.data import DATASETS, bench_data
-from bench.harness import ROOT, LoadResult, Server, free_port, run_wrk, start_server
+from bench.harness import (
+    DEFAULT_DATABASE,
+    ROOT,
+    LoadResult,
+    Server,
+    checkout_old,
+    free_port,
+    remove_old,
+    run_wrk,
+    start_server,
+)
 
 # First match wins, on the start of the frame's file path as py-spy writes it (relative to its
 # sys.path entry, so "sqlalchemy/ext/asyncio/..." is SQLAlchemy's and "asyncio/..." the stdlib's).
@@ -296,15 +306,7 @@ def cmd_cpu(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     url, data_file = dataset_url(args, out)
-    old_tree = out / "old-tree"
-    if old_tree.exists():
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT, check=False
-        )
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(old_tree), args.old],
-        cwd=ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    old_tree = checkout_old(args.old, out)
     scenarios = args.scenarios.split(",")
     figures: dict[str, dict[str, list[float]]] = {s: {"old": [], "new": []} for s in scenarios}
     rates: dict[str, dict[str, list[float]]] = {s: {"old": [], "new": []} for s in scenarios}
@@ -331,9 +333,7 @@ def cmd_cpu(args: argparse.Namespace) -> int:
     finally:
         for server in servers:
             server.stop()
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT, check=False
-        )
+        remove_old(old_tree)
     lines = [
         f"CPU per request `python -m bench.profile {' '.join(sys.argv[1:])}`: old = `{args.old}`, "
         "new = working tree; one worker each; worker CPU µs per request and req/s.",
@@ -365,9 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--database",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=DEFAULT_DATABASE,
     )
     common.add_argument("--dataset", choices=sorted(DATASETS), default="large")
     common.add_argument("--connections", type=int, default=64)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,16 @@ from bench.__main__ import (
     settled_rss,
 )
 from bench.data import DATASETS, bench_data
-from bench.harness import ROOT, Server, free_port, require_wrk, start_server
+from bench.harness import (
+    DEFAULT_DATABASE,
+    ROOT,
+    Server,
+    checkout_old,
+    free_port,
+    remove_old,
+    require_wrk,
+    start_server,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
         "--database",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=DEFAULT_DATABASE,
     )
     args = parser.parse_args(argv)
     require_wrk()
@@ -52,15 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     url = database_url(args.database, spec.name)
     data_file = out / "data-large.lua"
     bench_data(spec, SECRET_KEY).write_lua(data_file)
-    old_tree = out / "old-tree"
-    if old_tree.exists():
-        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT)
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(old_tree), args.old],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    old_tree = checkout_old(args.old, out)
     results: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     rss: dict[str, dict[int, float]] = {}
     servers: dict[str, Server] = {}
@@ -83,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers.values():
             server.stop()
-        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT)
+        remove_old(old_tree)
     summary: dict[str, Any] = {}
     for label, rounds in results.items():
         summary[label] = {
