@@ -65,6 +65,19 @@ def alembic_config() -> Config:
     return Config(toml_file=str(ROOT / "pyproject.toml"))
 
 
+async def migrate_to_head(engine: AsyncEngine) -> None:
+    """The app's migrations, up to head, on `engine`'s database."""
+    async with engine.connect() as conn:
+
+        def upgrade(sync_conn: Any) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = sync_conn
+            command.upgrade(config, "head")
+
+        await conn.run_sync(upgrade)
+        await conn.commit()
+
+
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """The test database, emptied and migrated to head once per run."""
@@ -75,15 +88,7 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("DROP SCHEMA public CASCADE"))
             await conn.execute(text("CREATE SCHEMA public"))
-    async with engine.connect() as conn:
-
-        def upgrade(sync_conn: Any) -> None:
-            config = alembic_config()
-            config.attributes["connection"] = sync_conn
-            command.upgrade(config, "head")
-
-        await conn.run_sync(upgrade)
-        await conn.commit()
+    await migrate_to_head(engine)
     yield engine
     await engine.dispose()
 

@@ -31,7 +31,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -280,24 +279,14 @@ async def migrated_pair() -> AsyncIterator[Pair]:
     """A streaming pair (above) with the app's schema made on the primary by its migrations,
     and replayed on the standby before it is handed out."""
     # Imported here: the pair itself needs nothing of the app.
-    from alembic import command
-
     from service.config import load_config
     from service.db import create_engine
-    from tests.conftest import alembic_config
+    from tests.conftest import migrate_to_head
 
     with streaming_pair() as made:
         engine = create_engine(load_config("testing", database_url=made.primary_url))
         try:
-            async with engine.connect() as conn:
-
-                def upgrade(sync_conn: Any) -> None:
-                    config = alembic_config()
-                    config.attributes["connection"] = sync_conn
-                    command.upgrade(config, "head")
-
-                await conn.run_sync(upgrade)
-                await conn.commit()
+            await migrate_to_head(engine)
         finally:
             await engine.dispose()
         made.wait_replayed()

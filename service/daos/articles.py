@@ -137,17 +137,10 @@ def _of_tag() -> ColumnElement[bool]:
     return ArticleTag.tag_id == tag_id
 
 
-def _matching(filters: frozenset[str]) -> tuple[FromClause, list[Any], list[Any]]:
-    """FROM, WHERE and ORDER BY for the filters; a tag filter reads the tag's index in order."""
-    source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
-    order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
-    where: list[Any] = []
-    if "tag_key" in filters:
-        source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
-        where.append(_of_tag())
-        order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
-    if "author_key" in filters:
-        where.append(User.username_key == bindparam("author_key"))
+def _social(filters: frozenset[str]) -> list[ColumnElement[bool]]:
+    """The filters on people: articles favourited by `favorited_by_key`, the feed of
+    `feed_of` (the authors they follow)."""
+    where: list[ColumnElement[bool]] = []
     if "favorited_by_key" in filters:
         fan = aliased(User)
         where.append(
@@ -163,6 +156,21 @@ def _matching(filters: frozenset[str]) -> tuple[FromClause, list[Any], list[Any]
                 select(Follow.followed_id).where(Follow.follower_id == bindparam("feed_of"))
             )
         )
+    return where
+
+
+def _matching(filters: frozenset[str]) -> tuple[FromClause, list[Any], list[Any]]:
+    """FROM, WHERE and ORDER BY for the filters; a tag filter reads the tag's index in order."""
+    source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
+    order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
+    where: list[Any] = []
+    if "tag_key" in filters:
+        source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
+        where.append(_of_tag())
+        order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
+    if "author_key" in filters:
+        where.append(User.username_key == bindparam("author_key"))
+    where += _social(filters)
     return source, where, order
 
 
@@ -190,21 +198,7 @@ def _keys(filters: frozenset[str]) -> tuple[Any, Select[Any]]:
     if "author_key" in filters:
         author = select(User.id).where(User.username_key == bindparam("author_key"))
         where.append(Article.author_id == author.scalar_subquery())
-    if "favorited_by_key" in filters:
-        fan = aliased(User)
-        where.append(
-            Article.id.in_(
-                select(Favorite.article_id)
-                .join(fan, fan.id == Favorite.user_id)
-                .where(fan.username_key == bindparam("favorited_by_key"))
-            )
-        )
-    if "feed_of" in filters:
-        where.append(
-            Article.author_id.in_(
-                select(Follow.followed_id).where(Follow.follower_id == bindparam("feed_of"))
-            )
-        )
+    where += _social(filters)
     return key, select(*columns).select_from(source).where(*where).order_by(*order)
 
 
