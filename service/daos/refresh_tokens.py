@@ -5,14 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.daos.queries import entity_columns, load_one
 from service.models import MAX_ID, RefreshFamily, RefreshToken, User
 
 
 def _rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
+
+
+_USER_OF_LIVE_FAMILY = (
+    entity_columns(User)
+    .join(RefreshFamily, RefreshFamily.user_id == User.id)
+    .where(
+        User.id == bindparam("user_id"),
+        RefreshFamily.id == bindparam("family_id"),
+        RefreshFamily.revoked_at.is_(None),
+    )
+)
 
 
 class RefreshTokenDAO:
@@ -77,16 +89,9 @@ class RefreshTokenDAO:
         request with a family's access token makes instead of loading the user alone)."""
         if not (0 < family_id <= MAX_ID and 0 < user_id <= MAX_ID):
             return None
-        stmt = (
-            select(User)
-            .join(RefreshFamily, RefreshFamily.user_id == User.id)
-            .where(
-                User.id == user_id,
-                RefreshFamily.id == family_id,
-                RefreshFamily.revoked_at.is_(None),
-            )
+        return await load_one(
+            session, User, _USER_OF_LIVE_FAMILY, {"family_id": family_id, "user_id": user_id}
         )
-        return await session.scalar(stmt)
 
     async def revoke_family(self, session: AsyncSession, family_id: int, now: datetime) -> bool:
         """Revoke the family if it was live; whether it was."""

@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from service.daos.queries import can_hold
+from service.daos.queries import can_hold, entity_columns, load_one
 from service.errors import EmailTaken, UsernameTaken
 from service.models import MAX_ID, User
 
@@ -23,11 +23,14 @@ def _raise_taken(exc: IntegrityError) -> None:
     raise exc
 
 
+_BY_ID = entity_columns(User).where(User.id == bindparam("user_id"))
+
+
 class UserDAO:
     async def get_by_id(self, session: AsyncSession, user_id: int) -> User | None:
         if not 0 < user_id <= MAX_ID:  # no row has it, and PostgreSQL would reject the value
             return None
-        return await session.get(User, user_id)
+        return await load_one(session, User, _BY_ID, {"user_id": user_id})
 
     async def get_by_email(self, session: AsyncSession, email: str) -> User | None:
         if not can_hold(email):  # the login page's form is not checked like a JSON body
