@@ -28,6 +28,7 @@ from service.daos.profiles import profile_dao
 from service.daos.refresh_tokens import refresh_token_dao
 from service.daos.users import user_dao
 from service.jsonio import dumps
+from service.models import User
 from service.schemas.conduit import article_list_response
 
 Call = Callable[[AsyncSession], Awaitable[Any]]
@@ -113,6 +114,8 @@ async def measure(url: str, calls: int, steps: bool) -> list[tuple[str, float]]:
             ("single article", lambda s: article_dao.view(s, slug=fx["slug"], viewer_id=uid)),
             ("profile", lambda s: profile_dao.find(s, ukey, viewer_id=uid)),
             ("user by id (auth)", lambda s: user_dao.get_by_id(s, uid)),
+            # What the lookup cost before load_one (daos/queries.py): the ORM's own load.
+            ("user by id, the ORM's load (for comparison)", lambda s: s.get(User, uid)),
             (
                 "user of live family (auth)",
                 lambda s: refresh_token_dao.get_user_of_live_family(s, fid, fuser),
