@@ -107,13 +107,14 @@ class Worker:
 def serve(config: Config, drain_window: float = DRAIN_WINDOW_SECONDS) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     made_metrics_dir = _prepare_metrics_dir()
-    sockets = config.create_sockets()
+    socket_sets = worker_sockets(config)
     ctx = get_context("spawn")
     stopping = False
     workers: list[Worker] = []
 
     def drain_all() -> None:
-        _close(sockets)  # workers close theirs after emptying the accept queue
+        for sockets in socket_sets:
+            _close(sockets)  # workers close theirs after emptying the accept queue
         for worker in workers:
             with contextlib.suppress(OSError):
                 worker.pipe.close()
@@ -130,13 +131,13 @@ def serve(config: Config, drain_window: float = DRAIN_WINDOW_SECONDS) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
-    def start() -> Worker:
+    def start(index: int) -> Worker:
         ours, theirs = ctx.Pipe()
         process = ctx.Process(
             target=serve_worker.run,
             kwargs={
                 "config": config,
-                "sockets": sockets,
+                "sockets": socket_sets[index],
                 "conn": theirs,
                 "drain_window": drain_window,
             },
@@ -145,7 +146,7 @@ def serve(config: Config, drain_window: float = DRAIN_WINDOW_SECONDS) -> int:
         theirs.close()  # the worker's end lives in the worker only
         return Worker(process, ours, time.monotonic())
 
-    workers.extend(start() for _ in range(config.workers))
+    workers.extend(start(index) for index in range(config.workers))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info(
@@ -198,7 +199,7 @@ def serve(config: Config, drain_window: float = DRAIN_WINDOW_SECONDS) -> int:
             while not stopping and time.monotonic() < pause_until:
                 time.sleep(0.05)
             if not stopping:
-                workers[index] = start()
+                workers[index] = start(index)
 
     # Each worker finishes its in-flight requests within graceful_timeout, then exits.
     deadline = time.monotonic() + config.graceful_timeout + 10
@@ -212,11 +213,37 @@ def serve(config: Config, drain_window: float = DRAIN_WINDOW_SECONDS) -> int:
         elif worker.process.exitcode != 0 and worker.ready:
             exitcode = exitcode or worker.process.exitcode
         _mark_metrics_dead(worker.process.pid)
-    _close(sockets)
+    for sockets in socket_sets:
+        _close(sockets)
     if made_metrics_dir is not None:
         shutil.rmtree(made_metrics_dir, ignore_errors=True)
     log.info('{"event": "stopped", "exitcode": %d}', exitcode)
     return exitcode
+
+
+def worker_sockets(config: Config) -> list[Sockets]:
+    """The listening sockets of each worker: a set of its own when every address is a TCP
+    host and port, bound beside the others' with SO_REUSEPORT (hypercorn sets it when there
+    are several workers); else one set that all share.
+
+    With one shared socket, whichever worker wakes first takes the whole queue: a burst of
+    256 connections all went to one worker of two, the other idle. With a socket each, the
+    kernel spreads new connections over the workers evenly. The launcher keeps every set
+    open, so the connections queued for a worker that died wait for its replacement (same
+    set, serving again within about 2 s) instead of being reset."""
+    binds = [*config.bind, *config.insecure_bind]
+    if config.workers == 1 or config.quic_bind or not all(map(_fixed_tcp_port, binds)):
+        shared = config.create_sockets()
+        return [shared] * config.workers
+    return [config.create_sockets() for _ in range(config.workers)]
+
+
+def _fixed_tcp_port(bind: str) -> bool:
+    """host:port with a port other than 0 (each set binding port 0 would get its own)."""
+    if bind.startswith(("unix:", "fd://")):
+        return False
+    _, _, port = bind.rpartition(":")
+    return port.isdigit() and int(port) != 0
 
 
 def _says_ready(pipe: Connection) -> bool:

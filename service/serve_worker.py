@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -40,7 +41,13 @@ from hypercorn.config import Config, Sockets
 from hypercorn.typing import AppWrapper, LifespanState
 from hypercorn.utils import wrap_app
 
+log = logging.getLogger("service.serve")
+
 READY = b"ready"
+# Connections one worker takes from the accept queue each time its loop finds it readable.
+ACCEPT_BATCH = 32
+# After accepting failed (the process out of file descriptors, say), wait this long.
+ACCEPT_RETRY_SECONDS = 1.0
 # Connections taken from the accept queue at the drain have sent their request already (they
 # waited in the queue); one that sends nothing within this time is closed.
 LATE_CONNECTION_SECONDS = 2.0
@@ -154,14 +161,9 @@ async def serve(
     listening = [(sock, ssl_context) for sock in sockets.secure_sockets] + [
         (sock, None) for sock in sockets.insecure_sockets
     ]
-    servers = []
-    for sock, ssl in listening:
-        # asyncio gets a duplicate to close; the original stays open for the final drain.
-        servers.append(
-            await asyncio.start_server(
-                handler(context), sock=sock.dup(), ssl=ssl, backlog=config.backlog
-            )
-        )
+    acceptors = [
+        Acceptor(loop, sock, ssl, handler(context), config.backlog) for sock, ssl in listening
+    ]
 
     with contextlib.suppress(OSError):  # the launcher is gone or already stopping
         conn.send_bytes(READY)
@@ -178,13 +180,14 @@ async def serve(
         await asyncio.wait(set(tasks), timeout=min(drain_window, config.graceful_timeout))
     window = loop.time() - started
 
-    for server in servers:
-        server.close()  # the duplicate: asyncio's accept loop ends here
+    for acceptor in acceptors:
+        acceptor.stop()  # our accept loop ends here
     for sock, ssl in listening:
         for accepted in _accept_queued(sock):
-            reader = asyncio.StreamReader(limit=2**16, loop=loop)
-            protocol = asyncio.StreamReaderProtocol(reader, handler(late), loop=loop)
-            await loop.connect_accepted_socket(partial(_same, protocol), accepted, ssl=ssl)
+            await serve_accepted(loop, accepted, ssl, handler(late))
+    for acceptor in acceptors:  # accepted just before it stopped, being handed over still
+        if acceptor.tasks:
+            await asyncio.wait(set(acceptor.tasks))
     await context.terminated.set()  # idle keep-alive connections close now
     loop.call_later(LATE_CONNECTION_SECONDS, lambda: loop.create_task(late.terminated.set()))
 
@@ -204,6 +207,78 @@ async def serve(
 
 def _same(protocol: asyncio.StreamReaderProtocol) -> asyncio.StreamReaderProtocol:
     return protocol
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
+
+
+async def serve_accepted(
+    loop: asyncio.AbstractEventLoop, client: socket.socket, ssl: Any, handle: Handler
+) -> None:
+    """A connection accepted here, served as asyncio.start_server serves its own."""
+    client.setblocking(False)
+    if client.family in (socket.AF_INET, socket.AF_INET6):
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    reader = asyncio.StreamReader(limit=2**16, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, handle, loop=loop)
+    try:
+        await loop.connect_accepted_socket(partial(_same, protocol), client, ssl=ssl)
+    except OSError:  # the client went away before it was served (or its TLS handshake failed)
+        client.close()
+
+
+class Acceptor:
+    """Our accept loop on one listening socket, instead of asyncio.start_server's.
+
+    uvloop's server (libuv) accepts one connection each turn of the event loop. Under load a
+    turn takes tens of milliseconds, so a burst of new connections waited seconds in the
+    kernel's queue before the first byte of their requests was read: 3-4 s to accept 256
+    connections at full load (measured with `ss`: the listener's queue drained at ~70 a
+    second), which was the p99 of every 256-connection bench run. Here each turn that finds
+    the socket readable takes up to ACCEPT_BATCH; bounded, so that the workers sharing the
+    socket (all woken by it) share a burst instead of the first one awake taking it all."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        ssl: Any,
+        handle: Handler,
+        backlog: int,
+    ) -> None:
+        self.loop, self.sock, self.ssl, self.handle = loop, sock, ssl, handle
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.stopped = False
+        sock.setblocking(False)
+        sock.listen(backlog)  # the launcher's sockets are bound, not listening yet
+        self._start()
+
+    def _start(self) -> None:
+        if not self.stopped:
+            self.loop.add_reader(self.sock.fileno(), self._readable)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.loop.remove_reader(self.sock.fileno())
+
+    def _readable(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                client, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:  # reset while it waited in the queue
+                continue
+            except OSError as exc:
+                # Readable still: returning would spin the loop. As asyncio does for running
+                # out of descriptors or memory (and for anything else, rather than spin): pause.
+                log.error("accept failed, retrying in %.0f s: %s", ACCEPT_RETRY_SECONDS, exc)
+                self.loop.remove_reader(self.sock.fileno())
+                self.loop.call_later(ACCEPT_RETRY_SECONDS, self._start)
+                return
+            task = self.loop.create_task(serve_accepted(self.loop, client, self.ssl, self.handle))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
 
 def _accept_queued(sock: socket.socket) -> list[socket.socket]:
