@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 
+# Remembered: a page of 20 articles formats 40 timestamps, the same ones request after
+# request while the page stays hot (a lookup costs about a twentieth of the formatting, which
+# was 4 % of a list request's CPU). Keys are instants: equal aware datetimes are one instant
+# whatever their zone, and a naive one (SQLite) never equals an aware one. ~1 MB at most.
+@lru_cache(maxsize=8192)
 def format_timestamp(value: datetime) -> str:
     """`2026-11-25T09:00:00.123Z`. SQLite hands back naive datetimes; every stored time is UTC."""
     if value.tzinfo is not None:

@@ -70,3 +70,21 @@ def test_naive_and_offset_times_format_as_utc():
     assert format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 678901)) == "2026-01-02T03:04:05.678Z"
     aware = datetime(2026, 1, 2, 3, 4, 5, 999999, tzinfo=UTC)
     assert format_timestamp(aware) == "2026-01-02T03:04:05.999Z"
+
+
+def test_remembered_timestamps_stay_per_instant():
+    """format_timestamp remembers what it formatted: the same instant in another zone is the
+    same text, and a naive time (UTC) never takes an aware one's text for the same wall time."""
+    from datetime import timedelta, timezone
+
+    from service.schemas.base import format_timestamp
+
+    plus_two = timezone(timedelta(hours=2))
+    assert (
+        format_timestamp(datetime(2026, 5, 1, 9, 0, tzinfo=plus_two)) == "2026-05-01T07:00:00.000Z"
+    )
+    assert format_timestamp(datetime(2026, 5, 1, 9, 0)) == "2026-05-01T09:00:00.000Z"
+    assert format_timestamp(datetime(2026, 5, 1, 7, 0, tzinfo=UTC)) == "2026-05-01T07:00:00.000Z"
+    assert (
+        format_timestamp(datetime(2026, 5, 1, 9, 0, tzinfo=plus_two)) == "2026-05-01T07:00:00.000Z"
+    )
