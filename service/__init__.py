@@ -10,7 +10,7 @@ from quart_cors import cors
 from quart_schema import QuartSchema
 from quart_schema.typing import PydanticDumpOptions
 
-from service import db, metrics, observability, queue, read_routing, security
+from service import db, metrics, observability, queue_web, read_routing, security
 from service.admission import Admission
 from service.config import Settings, load_config
 from service.deadline import DeadlineQuart
@@ -96,7 +96,7 @@ def create_app(config: Settings | None = None) -> Quart:
     sec.hasher.around = admission.stepped_out
     # GET and HEAD on the read replica, if there is one (sharing the limiters' Redis).
     read_routing.init_app(app, database, sec.counters, settings.read_your_writes_seconds)
-    queue.init_app(app, settings)
+    queue_web.init_app(app, settings)
     error_handlers.register(app)
 
     app.register_blueprint(ops.bp)

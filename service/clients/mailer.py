@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-import aiosmtplib
-
 
 class MailError(Exception):
     """The message was not handed over; the job that sends it is retried."""
@@ -55,6 +53,9 @@ class SmtpMailer:
         self.timeout = timeout
 
     async def send(self, message: EmailMessage) -> None:
+        # Here, not at the top: only the job worker sends, and the web tier imports this module.
+        import aiosmtplib
+
         try:
             # aiosmtplib's timeout is per step; the whole conversation gets one bound too.
             async with asyncio.timeout(self.timeout * 2):

@@ -15,9 +15,11 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -78,15 +80,25 @@ class WebhookClient:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.allow_private = allow_private
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            follow_redirects=False,  # a redirect could point anywhere: it counts as a failure
-            trust_env=False,  # no proxy from the environment between us and the guard
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=0),
-        )
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """httpx, made at the first POST: the web tier only resolves (at registration) and
+        need not load it (9 MB per worker, more with its CLI's rich and pygments installed)."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                follow_redirects=False,  # a redirect could point anywhere: it counts as a failure
+                trust_env=False,  # no proxy from the environment between us and the guard
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=0),
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def resolve(self, url: str) -> IPAddress:
         """The address to call for `url`; AddressRefused if any address it resolves to is
@@ -135,16 +147,19 @@ class WebhookClient:
         target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
         host_header = host if not parts.port else f"{host}:{parts.port}"
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        client = self._http()
+        import httpx  # loaded by _http; bound here for the exceptions below
+
         try:
             async with asyncio.timeout(self.timeout):
-                request = self._client.build_request(
+                request = client.build_request(
                     "POST",
                     target,
                     content=body,
                     headers={**headers, "Host": host_header},
                     extensions=extensions,
                 )
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     await self._read_capped(response)
                 finally:
