@@ -11,12 +11,14 @@ from tests.factories import UserFactory
 from tests.helpers import error_of
 
 
-def _with_gated_route(app, log: list[str]):
+def _with_gated_route(app, log: list[str], entered: asyncio.Event | None = None):
     release = asyncio.Event()
 
     @app.get("/test/hold/<name>")
     async def hold(name: str) -> dict[str, str]:
         log.append(f"in {name}")
+        if entered is not None:
+            entered.set()
         try:
             await release.wait()
         except asyncio.CancelledError:  # stuck past its deadline, like work in a thread
@@ -57,10 +59,11 @@ async def test_waiting_counts_against_the_deadline(app_with):
         db_pool_size=1, db_max_overflow=0, request_timeout_seconds=0.3, db_statement_timeout_ms=200
     )
     log: list[str] = []
-    release = _with_gated_route(app, log)
+    entered = asyncio.Event()
+    release = _with_gated_route(app, log, entered)
     client = app.test_client()
     holder = asyncio.create_task(client.get("/test/hold/slow"))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(entered.wait(), timeout=10)  # it holds the only slot
     response = await client.get("/api/tags")  # queued behind it past its deadline
     assert await error_of(response, 503) == {"request": ["timed out"]}
     release.set()
