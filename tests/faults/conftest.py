@@ -29,6 +29,7 @@ from service.models import User
 from tests.conftest import empty_tables
 from tests.faults.proxy import FaultProxy, fault_proxy
 from tests.live import BIN, Live, live_server
+from tests.serving.launcher import ready_pids
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 collect_ignore = [] if ON_POSTGRES else ["test_database_faults.py"]
@@ -73,6 +74,9 @@ async def server(
     tmp_path = tmp_path_factory.mktemp("faults")
     try:
         with live_server(tmp_path, {**FAULT_ENV, "DATABASE_URL": proxied_url}, LAUNCHER) as live:
+            # Every worker serving before a test marks the log: a late one's start-up lines
+            # would land among the lines a test reads (one worker answers /healthz first).
+            ready_pids(live, int(FAULT_ENV["WEB_CONCURRENCY"]))
             yield live
     finally:
         await empty_tables(engine)
