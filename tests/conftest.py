@@ -26,6 +26,7 @@ from service.config import Settings, load_config
 from service.db import create_engine
 from service.models import Base
 from tests.factories import ArticleMaker, UserFactory
+from tests.replication import Pair, migrated_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,6 +92,16 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await migrate_to_head(engine)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def replication_pair() -> AsyncIterator[Pair]:
+    """One private streaming pair for the run (tests/replication.py), migrated: made the first
+    time a PostgreSQL run reaches tests/replica or tests/scaleout, and shared by both (each
+    made its own before, 5 to 15 s apiece on this host). Each folder takes it restored
+    (`Pair.restore`: the standby running and caught up) and leaves its tables empty."""
+    async with migrated_pair() as made:
+        yield made
 
 
 async def empty_tables(engine: AsyncEngine) -> None:
