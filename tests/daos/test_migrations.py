@@ -83,7 +83,8 @@ async def test_alembic_cli_upgrades_and_downgrades(settings: Settings, tmp_path:
         target = make_url(settings.database_url)
         url = target.set(database=f"{target.database}_migrations").render_as_string(False)
         await create_postgres_database(url)
-    _alembic(url, "downgrade", "base")  # an earlier run may have left it migrated
+    # An earlier run may have left it migrated: emptied in-process (_migrate), as setup.
+    await _migrate(url, "downgrade", "base")
     _alembic(url, "upgrade", "head")
     assert "(head)" in _alembic(url, "current")
     _alembic(url, "downgrade", "base")
