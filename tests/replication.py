@@ -18,6 +18,7 @@ The whole API (a few seconds to start)::
         pair.stop_replica(); pair.start_replica()   # the standby crashes, and comes back
         pair.replica_stopped()
         pair.wait_replayed()                        # the standby shows every commit so far
+        pair.restore()                              # running, replaying and caught up again
 """
 
 from __future__ import annotations
@@ -156,6 +157,15 @@ class Pair:
         """Start the standby again and wait until it streams from the primary."""
         _start(self.bin, self.replica)
         self.wait_streaming()
+
+    def restore(self) -> None:
+        """Back to how the pair was handed out: the standby running, streaming and replaying,
+        caught up with the primary (a test before may have stopped it or paused its replay)."""
+        if self.replica_stopped():
+            self.start_replica()
+        self.resume_replay()
+        self.wait_streaming()
+        self.wait_replayed()
 
     def wait_streaming(self, timeout: float = START_TIMEOUT) -> None:
         _until(

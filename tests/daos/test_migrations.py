@@ -8,16 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from service.config import Settings
+from service.config import Settings, load_config
+from service.db import create_engine
 from service.models import Base
 from service.models.jobs import is_model_object
-from tests.conftest import create_postgres_database
+from tests.conftest import alembic_config, create_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,6 +55,26 @@ def _alembic(url: str, *args: str) -> str:
     return result.stdout + result.stderr
 
 
+async def _migrate(url: str, action: str, revision: str) -> None:
+    """`alembic upgrade|downgrade REVISION` on `url`, run in this process as the test database's
+    own migration is (tests/conftest.py, migrate_to_head): the same env.py and revisions,
+    without a Python start and the app's imports per step (seconds each on a loaded host). The
+    command line itself is test_alembic_cli_upgrades_and_downgrades's and the operator tests'."""
+    engine = create_engine(load_config("testing", database_url=url))
+    try:
+        async with engine.connect() as conn:
+
+            def run(sync_conn: Any) -> None:
+                config = alembic_config()
+                config.attributes["connection"] = sync_conn
+                getattr(command, action)(config, revision)
+
+            await conn.run_sync(run)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
 async def test_alembic_cli_upgrades_and_downgrades(settings: Settings, tmp_path: Path):
     """`alembic upgrade head` reads DATABASE_URL; every revision also downgrades cleanly."""
     if settings.is_sqlite:
@@ -61,7 +83,8 @@ async def test_alembic_cli_upgrades_and_downgrades(settings: Settings, tmp_path:
         target = make_url(settings.database_url)
         url = target.set(database=f"{target.database}_migrations").render_as_string(False)
         await create_postgres_database(url)
-    _alembic(url, "downgrade", "base")  # an earlier run may have left it migrated
+    # An earlier run may have left it migrated: emptied in-process (_migrate), as setup.
+    await _migrate(url, "downgrade", "base")
     _alembic(url, "upgrade", "head")
     assert "(head)" in _alembic(url, "current")
     _alembic(url, "downgrade", "base")
@@ -91,8 +114,8 @@ async def test_tags_casefold_merges_case_variants_and_recounts(settings: Setting
     """0003 merges tags that differ only in case into the oldest, keeps every article's links
     (once), recounts, frees a reserved slug; it goes down and up again."""
     url = await _migration_database(settings, tmp_path, "tags_casefold")
-    _alembic(url, "downgrade", "base")
-    _alembic(url, "upgrade", "0002")
+    await _migrate(url, "downgrade", "base")
+    await _migrate(url, "upgrade", "0002")
     await _run(
         url,
         "INSERT INTO users (id, username, username_key, email, password_hash, role, created_at,"
@@ -110,7 +133,7 @@ async def test_tags_casefold_merges_case_variants_and_recounts(settings: Setting
         " (1, 1, CURRENT_TIMESTAMP), (1, 2, CURRENT_TIMESTAMP), (2, 3, CURRENT_TIMESTAMP),"
         " (3, 2, CURRENT_TIMESTAMP), (3, 4, CURRENT_TIMESTAMP)",
     )
-    _alembic(url, "upgrade", "head")
+    await _migrate(url, "upgrade", "head")
     tags, links, slugs = await _run(
         url,
         "SELECT id, name, name_key, articles_count FROM tags ORDER BY id",
@@ -121,23 +144,23 @@ async def test_tags_casefold_merges_case_variants_and_recounts(settings: Setting
     assert [tuple(row) for row in links] == [(1, 1), (2, 1), (3, 1), (3, 4)]
     assert slugs[1][1].startswith("feed-")
     assert [row[1] for row in slugs if row[0] != 2] == ["one", "three"]
-    _alembic(url, "downgrade", "0002")
+    await _migrate(url, "downgrade", "0002")
     tags, links = await _run(
         url, "SELECT id, name FROM tags ORDER BY id", "SELECT count(*) FROM article_tags"
     )
     assert [tuple(row) for row in tags] == [(1, "Dragons"), (4, "other")]
     assert links[0][0] == 4
-    _alembic(url, "upgrade", "head")
+    await _migrate(url, "upgrade", "head")
 
 
 async def test_counter_shards_keep_totals_both_ways(settings: Settings, tmp_path: Path):
     """0011 makes each total shard 0 of itself; down again, each total's shards are summed
     into one row, whether or not it had a shard 0."""
     url = await _migration_database(settings, tmp_path, "counter_shards")
-    _alembic(url, "downgrade", "base")
-    _alembic(url, "upgrade", "0010")
+    await _migrate(url, "downgrade", "base")
+    await _migrate(url, "upgrade", "0010")
     await _run(url, "INSERT INTO counters (name, value) VALUES ('articles', 5)")
-    _alembic(url, "upgrade", "0011_counter_shards")
+    await _migrate(url, "upgrade", "0011_counter_shards")
     (rows,) = await _run(url, "SELECT name, shard, value FROM counters")
     assert [tuple(row) for row in rows] == [("articles", 0, 5)]
     await _run(
@@ -145,10 +168,10 @@ async def test_counter_shards_keep_totals_both_ways(settings: Settings, tmp_path
         "INSERT INTO counters (name, shard, value) VALUES ('articles', 3, -2), ('articles', 9, 4),"
         " ('other', 2, 7), ('other', 5, 1)",
     )
-    _alembic(url, "downgrade", "0010")
+    await _migrate(url, "downgrade", "0010")
     (rows,) = await _run(url, "SELECT name, value FROM counters ORDER BY name")
     assert [tuple(row) for row in rows] == [("articles", 7), ("other", 8)]
-    _alembic(url, "upgrade", "head")
+    await _migrate(url, "upgrade", "head")
 
 
 def _alembic_as_operator(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.config import Settings
 from tests.conftest import create_postgres_database
-from tests.daos.test_migrations import _alembic
+from tests.daos.test_migrations import _migrate
 
 
 async def test_existing_articles_get_their_slug_into_the_history(
@@ -22,8 +22,8 @@ async def test_existing_articles_get_their_slug_into_the_history(
         target = make_url(settings.database_url)
         url = target.set(database=f"{target.database}_slug_history").render_as_string(False)
         await create_postgres_database(url)
-    _alembic(url, "downgrade", "base")
-    _alembic(url, "upgrade", "0002")
+    await _migrate(url, "downgrade", "base")
+    await _migrate(url, "upgrade", "0002")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
@@ -43,16 +43,16 @@ async def test_existing_articles_get_their_slug_into_the_history(
                     ),
                     {"n": n, "slug": slug},
                 )
-        _alembic(url, "upgrade", "0005")
+        await _migrate(url, "upgrade", "0005")
         async with engine.connect() as conn:
             rows = await conn.execute(
                 text("SELECT slug, article_id FROM article_slugs ORDER BY slug")
             )
             assert rows.all() == [("first", 1), ("second", 2)]
-        _alembic(url, "downgrade", "0002")
+        await _migrate(url, "downgrade", "0002")
         async with engine.connect() as conn:
             count = await conn.scalar(text("SELECT COUNT(*) FROM articles"))
             assert count == 2
     finally:
         await engine.dispose()
-        _alembic(url, "downgrade", "base")
+        await _migrate(url, "downgrade", "base")

@@ -25,7 +25,7 @@ from service import create_app
 from service.config import Settings, load_config
 from service.db import Database, create_engine
 from tests.conftest import empty_tables
-from tests.replication import Pair, migrated_pair
+from tests.replication import Pair
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 collect_ignore = [] if ON_POSTGRES else ["test_read_replica.py"]
@@ -34,9 +34,11 @@ REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/4")
 
 
 @pytest.fixture(scope="package")
-async def pair() -> AsyncIterator[Pair]:
-    async with migrated_pair() as made:
-        yield made
+def pair(replication_pair: Pair) -> Pair:
+    """The run's pair (tests/conftest.py, shared with tests/scaleout), restored for this
+    folder; `replica_app` restores it and empties its tables after each test."""
+    replication_pair.restore()
+    return replication_pair
 
 
 def replica_settings(pair: Pair, **overrides: Any) -> Settings:

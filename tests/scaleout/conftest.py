@@ -31,7 +31,7 @@ from tests.conftest import empty_tables
 from tests.faults.proxy import FaultProxy, fault_proxy
 from tests.live import BIN, Live, live_servers
 from tests.pgbouncer import Pooler, pgbouncer
-from tests.replication import migrated_pair
+from tests.replication import Pair
 from tests.serving.launcher import ready_pids
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
@@ -92,12 +92,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="package")
-async def databases() -> AsyncIterator[Databases]:
+def databases(replication_pair: Pair) -> Databases:
     """A private primary and its streaming standby (tests/replication.py: the shared
-    PostgreSQL takes no replication connections), migrated; the stack pools both, and hands
-    the standby to the instances as DATABASE_READ_URL."""
-    async with migrated_pair() as pair:
-        yield Databases(pair.primary_url, pair.replica_url)
+    PostgreSQL takes no replication connections), migrated: the run's pair, shared with
+    tests/replica (tests/conftest.py), restored (standby running and caught up). The stack
+    pools both, and hands the standby to the instances as DATABASE_READ_URL; `primary`
+    empties the tables after the folder."""
+    replication_pair.restore()
+    return Databases(replication_pair.primary_url, replication_pair.replica_url)
 
 
 @pytest.fixture(scope="package")
