@@ -235,8 +235,9 @@ class Acceptor:
     kernel's queue before the first byte of their requests was read: 3-4 s to accept 256
     connections at full load (measured with `ss`: the listener's queue drained at ~70 a
     second), which was the p99 of every 256-connection bench run. Here each turn that finds
-    the socket readable takes up to ACCEPT_BATCH; bounded, so that the workers sharing the
-    socket (all woken by it) share a burst instead of the first one awake taking it all."""
+    the socket readable takes up to ACCEPT_BATCH: bounded, so that one turn stays short.
+    Each worker has a socket of its own where it can (serve.py, worker_sockets): on a shared
+    one, the first worker awake would take a burst in batches before the others woke."""
 
     def __init__(
         self,
