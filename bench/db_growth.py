@@ -20,27 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
 
-from bench.data import DATASETS, BenchData, bench_data
+from bench.__main__ import READS as BENCH_READS
+from bench.__main__ import SECRET_KEY
+from bench.data import DATASETS, bench_data
 from bench.harness import DEFAULT_DATABASE
-from bench.statements import probes
-from service import create_app
-from service.config import load_config
+from bench.statements import Statement, record
 
-SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnop"  # the bench's (bench/__main__.py)
-READS = [
-    "list_articles",
-    "list_articles_token",
-    "list_by_tag",
-    "feed",
-    "article",
-    "comments",
-    "profile",
-    "current_user",
-    "tags",
-]
-_SKIP = {"SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT"}
+# The mixed profile's reads (no deep page in it).
+READS = [name for name in BENCH_READS if name != "list_deep"]
 
 _TABLES = """
 SELECT relname, n_live_tup, n_dead_tup, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del,
@@ -50,37 +38,6 @@ SELECT relname, n_live_tup, n_dead_tup, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_t
        to_char(last_autoanalyze, 'HH24:MI:SS') AS last_autoanalyze
 FROM pg_stat_user_tables ORDER BY relname
 """
-
-
-Statement = tuple[str, tuple[Any, ...]]
-
-
-async def record_statements(url: str, data: BenchData) -> dict[str, list[Statement]]:
-    """Each read's SQL and parameters, as the app sends them with production settings."""
-    settings = load_config("production", database_url=url, secret_key=SECRET_KEY)
-    app = create_app(settings)
-    found: dict[str, list[Statement]] = {}
-    async with app.test_app():
-        engine = app.extensions["db"].engine.sync_engine
-        seen: list[Statement] = []
-
-        def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_args: Any) -> None:
-            word = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
-            if word not in _SKIP:
-                seen.append((statement, tuple(params or ())))
-
-        event.listen(engine, "before_cursor_execute", record)
-        client = app.test_client()
-        for name in READS:
-            method, path, with_token, body = probes(data)[name]
-            headers = {"Authorization": f"Token {data.tokens[0]}"} if with_token else {}
-            seen.clear()
-            response = await client.open(path, method=method, headers=headers, json=body)
-            if response.status_code >= 400:
-                raise RuntimeError(f"{name}: {method} {path} answered {response.status_code}")
-            found[name] = list(seen)
-        event.remove(engine, "before_cursor_execute", record)
-    return found
 
 
 def _buffers(plan: dict[str, Any]) -> int:
@@ -129,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     url = database_url(args.database, args.dataset)
     data = bench_data(DATASETS[args.dataset], SECRET_KEY)
-    statements = asyncio.run(record_statements(url, data))
+    statements = asyncio.run(record(url, SECRET_KEY, data, READS))
     result = asyncio.run(measure(plain_dsn(url), statements, args.generic))
     text = json.dumps(result, indent=1, default=str)
     if args.out:

@@ -60,23 +60,36 @@ def probes(data: BenchData) -> dict[str, Probe]:
 _TRANSACTION_WORDS = {"SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "PRAGMA"}
 
 
-async def _record(database_url: str, secret_key: str, data: BenchData) -> dict[str, list[str]]:
+# A statement's SQL text and its parameters.
+Statement = tuple[str, tuple[Any, ...]]
+
+
+async def record(
+    database_url: str,
+    secret_key: str,
+    data: BenchData,
+    names: list[str] | None = None,
+) -> dict[str, list[Statement]]:
+    """Each scenario's statements (all of them, or those `names`), with their parameters, as
+    the app sends them for its first request."""
     # Production settings: the seeded hashes have its cost, so a login does not rehash them.
     settings = load_config("production", database_url=database_url, secret_key=secret_key)
     app = create_app(settings)
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[Statement]] = {}
+    every = probes(data)
     async with app.test_app():
         engine = app.extensions["db"].engine.sync_engine
-        seen: list[str] = []
+        seen: list[Statement] = []
 
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        def on_execute(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
             word = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
             if word not in _TRANSACTION_WORDS:
-                seen.append(statement)
+                seen.append((statement, tuple(params or ())))
 
-        event.listen(engine, "before_cursor_execute", record)
+        event.listen(engine, "before_cursor_execute", on_execute)
         client = app.test_client()
-        for name, (method, path, with_token, body) in probes(data).items():
+        for name in names if names is not None else list(every):
+            method, path, with_token, body = every[name]
             headers = {"Authorization": f"Token {data.tokens[0]}"} if with_token else {}
             seen.clear()
             response = await client.open(path, method=method, headers=headers, json=body)
@@ -86,10 +99,11 @@ async def _record(database_url: str, secret_key: str, data: BenchData) -> dict[s
                     f"{name}: {method} {path} answered {response.status_code}: {answer!r}"
                 )
             found[name] = list(seen)
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", on_execute)
     return found
 
 
 def statements_seen(database_url: str, secret_key: str, data: BenchData) -> dict[str, list[str]]:
     """The SQL text of each statement the first request of each scenario ran."""
-    return asyncio.run(_record(database_url, secret_key, data))
+    recorded = asyncio.run(record(database_url, secret_key, data))
+    return {name: [sql for sql, _ in statements] for name, statements in recorded.items()}

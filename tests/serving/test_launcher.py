@@ -334,3 +334,30 @@ async def test_a_burst_of_new_connections_is_spread_over_the_workers(tmp_path, s
         pids = await asyncio.to_thread(wait_for, served_by, 30, "the access log lines")
     assert len(pids) == 2, pids
     assert min(pids.values()) >= burst // 4, pids  # hashing: 32 each, give or take a few
+
+
+def test_workers_share_one_socket_where_each_cannot_have_its_own(tmp_path):
+    """A socket each on a fixed TCP port; one shared for port 0 (each would get a port of its
+    own) and for a Unix socket (binding it again removes the first)."""
+    from service.serve import _close, worker_sockets
+
+    def sets(bind: str) -> list:
+        config = Config()
+        config.bind = [bind]
+        config.workers = 2
+        return worker_sockets(config)
+
+    own = sets(f"127.0.0.1:{free_port()}")
+    try:
+        assert own[0] is not own[1]
+        ports = {s.insecure_sockets[0].getsockname()[1] for s in own}
+        assert len(ports) == 1
+    finally:
+        for sockets in own:
+            _close(sockets)
+    for bind in ("127.0.0.1:0", f"unix:{tmp_path / 'conduit.sock'}"):
+        shared = sets(bind)
+        try:
+            assert shared[0] is shared[1], bind
+        finally:
+            _close(shared[0])
