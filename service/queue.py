@@ -361,19 +361,20 @@ class EmbeddedRunner:
         return memory_stats(self.connector.jobs, procrastinate.utils.utcnow())
 
     async def stop(self) -> None:
+        if not self._tasks:
+            return  # never started, or stopped already
         self._stop.set()
-        worker, relay = self._tasks or (None, None)
-        if relay is not None:
-            await relay
-        if worker is not None:
-            worker.cancel()  # procrastinate's graceful stop: running jobs get their time
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        worker, relay = self._tasks
+        await relay
+        worker.cancel()  # procrastinate's graceful stop: running jobs get their time
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
         await self._return_waiting_jobs()
         if self.runtime is not None:
             await self.runtime.webhooks.aclose()
         await self.app.close_async()
         await self.database.dispose()
+        self.runtime = None
         self._tasks = []
 
     async def _return_waiting_jobs(self) -> None:

@@ -27,8 +27,8 @@ FAST: dict[str, Any] = {
 
 @pytest.fixture
 def jobs_app(app_with: Any, tmp_path: Any) -> Any:
-    """`await jobs_app(**overrides)`: an app with fast jobs (run in-process on SQLite; on
-    PostgreSQL by `running_worker(app.extensions["settings"])`)."""
+    """`await jobs_app(**overrides)`: an app with fast jobs, run inside `running_worker(app)`
+    (in-process on SQLite, by service.worker.run on PostgreSQL)."""
 
     async def build(**overrides: Any) -> Quart:
         options = {
@@ -38,6 +38,9 @@ def jobs_app(app_with: Any, tmp_path: Any) -> Any:
             **overrides,
         }
         app: Quart = await app_with(**options)
+        runner = app.extensions["job_runner"]
+        if runner is not None:  # it runs inside running_worker(app) only, as on PostgreSQL
+            await runner.stop()
         return app
 
     return build

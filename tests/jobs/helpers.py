@@ -13,9 +13,11 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from quart import Quart
 
 from service import worker
 from service.config import Settings
+from service.queue import EmbeddedRunner
 from tests.live import free_port
 
 
@@ -122,12 +124,19 @@ async def receiver(**options: Any) -> AsyncIterator[Receiver]:
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings, concurrency: int = 2) -> AsyncIterator[None]:
-    """`python -m service.worker`'s own loop (service.worker.run), inside the test's loop.
-
-    On SQLite the tests' app runs the jobs itself (jobs_in_process): nothing to start here."""
+async def running_worker(app: Quart, concurrency: int = 2) -> AsyncIterator[None]:
+    """Jobs run inside this block only, on both databases: on PostgreSQL `python -m
+    service.worker`'s own loop (service.worker.run) in the test's loop; on SQLite the app's
+    in-process runner, which `jobs_app` holds stopped until here (started with the app, a
+    periodic clean-up could run before the test has set up what it should find)."""
+    settings: Settings = app.extensions["settings"]
     if settings.is_sqlite:
-        yield
+        runner: EmbeddedRunner = app.extensions["job_runner"]
+        await runner.start()
+        try:
+            yield
+        finally:
+            await runner.stop()
         return
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(settings, concurrency, stop))

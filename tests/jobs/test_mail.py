@@ -58,7 +58,7 @@ async def test_welcome_email_through_smtp_exactly_once(jobs_app, monkeypatch):
     async with smtp_server() as smtp:
         app = await jobs_app(smtp_url=SecretStr(smtp.url), mail_from="Conduit <hi@conduit.test>")
         client = app.test_client()
-        async with running_worker(app.extensions["settings"]):
+        async with running_worker(app):
             response = await client.post("/api/users", json=_body("carol"))
             assert response.status_code == 201
 

@@ -70,7 +70,7 @@ async def test_reset_by_email_and_api_end_to_end(jobs_app):
         alice = await UserFactory(app).make(username="alice", email="alice@example.com")
         browser = app.test_client()
         await sign_in(browser, alice.email, alice.password)
-        async with running_worker(app.extensions["settings"]):
+        async with running_worker(app):
             await _settled(app, smtp, 1)  # the welcome email
             smtp.messages.clear()
             unknown = await request_reset(client, "nobody@example.com")
@@ -109,7 +109,7 @@ async def test_reset_by_email_and_page_end_to_end(jobs_app):
         app = await jobs_app(smtp_url=SecretStr(smtp.url), public_base_url=BASE)
         bob = await UserFactory(app).make(username="bob", email="bob@example.com")
         browser = app.test_client()
-        async with running_worker(app.extensions["settings"]):
+        async with running_worker(app):
             await _settled(app, smtp, 1)
             smtp.messages.clear()
             first = await request_on_page(browser, bob.email)
@@ -142,7 +142,7 @@ async def test_a_link_past_its_expiry_is_refused(jobs_app):
         app = await jobs_app(smtp_url=SecretStr(smtp.url), password_reset_ttl_seconds=60)
         client = app.test_client()
         carol = await UserFactory(app).make(email="carol@example.com")
-        async with running_worker(app.extensions["settings"]):
+        async with running_worker(app):
             assert (await request_reset(client, carol.email)).status_code == 202
             await _settled(app, smtp, 2)
         (reset,) = [m for m in smtp.messages if m["Subject"] == "Reset your Conduit password"]
@@ -183,6 +183,6 @@ async def test_cleanup_removes_expired_and_used_tokens(jobs_app):
             hashlib.sha256(live.encode()).hexdigest()
         ]
 
-    async with running_worker(app.extensions["settings"]):
+    async with running_worker(app):
         await eventually(only_live_left, 30)
     assert (await confirm_reset(client, live, "the last passphrase")).status_code == 204

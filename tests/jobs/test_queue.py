@@ -87,7 +87,7 @@ async def test_backoff_then_dead_then_an_operators_retry(jobs_app):
         client = app.test_client()
         _, _ = await _webhook(app, hooks.url)
         author = await UserFactory(app).make()
-        async with running_worker(settings):
+        async with running_worker(app):
             await ArticleMaker(client).make(author)
 
             async def dead() -> bool:
@@ -276,7 +276,6 @@ async def test_periodic_jobs_run_once_per_tick_with_two_workers(jobs_app, tmp_pa
 async def test_cleanup_removes_old_delivery_logs(jobs_app):
     async with receiver() as hooks:
         app = await jobs_app(cleanup_cron="* * * * * *", webhook_delivery_retention_days=7)
-        settings = app.extensions["settings"]
         await _webhook(app, hooks.url)
         author = await UserFactory(app).make()
         await ArticleMaker(app.test_client()).make(author)
@@ -307,7 +306,7 @@ async def test_cleanup_removes_old_delivery_logs(jobs_app):
                 ids = (await session.scalars(select(WebhookDelivery.message_id))).all()
             return list(ids) == [new_id]
 
-        async with running_worker(settings):
+        async with running_worker(app):
             await eventually(old_gone, 30)
         async with app.extensions["db"].sessionmaker() as session:
             assert await session.get(WebhookMessage, old_id) is None
@@ -320,7 +319,6 @@ async def test_cleanup_removes_expired_idempotency_keys_and_browser_sessions(job
     from service.models import BrowserSession, IdempotencyKey
 
     app = await jobs_app(cleanup_cron="* * * * * *")
-    settings = app.extensions["settings"]
     user = await UserFactory(app).make()
     now = utcnow()
     expired_keys = cleanup.BATCH + 5  # more than one batch
@@ -349,5 +347,5 @@ async def test_cleanup_removes_expired_idempotency_keys_and_browser_sessions(job
             sessions = (await session.scalars(select(BrowserSession.id))).all()
         return list(keys) == [f"k{expired_keys}"] and list(sessions) == ["b" * 64]
 
-    async with running_worker(settings):
+    async with running_worker(app):
         await eventually(expired_gone, 30)

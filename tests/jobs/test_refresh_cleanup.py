@@ -16,7 +16,6 @@ from tests.jobs.helpers import eventually, running_worker
 
 async def test_cleanup_removes_expired_refresh_tokens_and_dead_families(jobs_app):
     app = await jobs_app(cleanup_cron="* * * * * *")
-    settings = app.extensions["settings"]
     user = await UserFactory(app).make()
     now = utcnow()
     live_until = now + timedelta(days=1)
@@ -65,5 +64,5 @@ async def test_cleanup_removes_expired_refresh_tokens_and_dead_families(jobs_app
         return tokens == {"s" * 64, "u" * 64} and families == [live_id]
 
     assert not await only_live_left()
-    async with running_worker(settings):
+    async with running_worker(app):
         await eventually(only_live_left, 30)

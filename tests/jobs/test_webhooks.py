@@ -89,7 +89,7 @@ async def test_signed_delivery_verified_by_the_library_and_logged(jobs_app):
         admin, author = await users.admin(), await users.make(username="writer")
         created = await (await _register(client, admin, hooks.url)).get_json()
         secret, webhook_id = created["webhook"]["secret"], created["webhook"]["id"]
-        async with running_worker(app.extensions["settings"]):
+        async with running_worker(app):
             article = await ArticleMaker(client).make(author, title="Hello hooks", tags=["x"])
 
             async def delivered() -> bool:
@@ -122,7 +122,7 @@ async def test_retries_on_500_and_timeout_with_the_same_message_id(jobs_app):
             await _register(client, admin, hooks.url, ["comment.created", "article.published"])
         ).get_json()
         webhook_id = created["webhook"]["id"]
-        async with running_worker(app.extensions["settings"]):
+        async with running_worker(app):
             article = await ArticleMaker(client).make(author)
 
             async def three_attempts() -> bool:
@@ -150,7 +150,7 @@ async def test_disabled_after_a_run_of_failures(jobs_app):
         admin, author = await users.admin(), await users.make()
         created = await (await _register(client, admin, hooks.url)).get_json()
         webhook_id = created["webhook"]["id"]
-        async with running_worker(app.extensions["settings"]):
+        async with running_worker(app):
             await ArticleMaker(client).make(author)
 
             async def disabled() -> bool:
