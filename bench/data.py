@@ -277,6 +277,10 @@ async def _finish(conn: asyncpg.Connection, gen: Generator) -> None:
     await conn.execute(
         "INSERT INTO counters (name, value) SELECT 'articles', COUNT(*) FROM articles"
     )
+    await conn.execute(  # each author's total, as daos/counters.py names it
+        "INSERT INTO counters (name, value) "
+        "SELECT 'articles_by:' || author_id, COUNT(*) FROM articles GROUP BY author_id"
+    )
     # Every article's slug in the history, as the app records it on creation.
     await conn.execute("INSERT INTO article_slugs (slug, article_id) SELECT slug, id FROM articles")
 

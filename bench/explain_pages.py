@@ -1,11 +1,13 @@
 """EXPLAIN (ANALYZE, BUFFERS) of the article page statement, per filter, at two offsets.
 
-    python -m bench.explain_pages [--shapes plain,tag] [--offsets 0,10000] [--plans]
+    python -m bench.explain_pages [--shapes plain,tag] [--offsets 0,10000] [--plans] [--grow N]
 
 Runs the statement the service sends (service/daos/articles.py, compiled as daos/driver.py
 sends it) on the seeded bench database, once with PostgreSQL's generic plan (what a prepared
 statement gets after five runs) and once with a custom plan, and prints each execution
-time (with --plans, the whole plan).
+time and the shared buffers it touched (with --plans, the whole plan). `--grow N` first adds N
+articles to each author the reader follows, as a long soak does, in a transaction rolled back
+at the end (not vacuumed, as the newest rows of a busy server are not yet).
 """
 
 from __future__ import annotations
@@ -44,10 +46,31 @@ async def _filters(conn: asyncpg.Connection) -> tuple[int, dict[str, dict[str, A
     }
 
 
-async def explain(url: str, shapes: list[str], offsets: list[int], plans: bool) -> None:
+GROW = """
+INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at)
+SELECT 'grown-' || f.followed_id || '-' || n, 'Grown', 'd', 'b', f.followed_id,
+       now() - n * interval '1 second', now()
+FROM follows f CROSS JOIN generate_series(1, $2::int) AS n WHERE f.follower_id = $1
+"""
+# and their kept totals, as the app keeps them (where the schema has them: since 0012)
+GROW_TOTALS = """
+UPDATE counters SET value = value + $2 FROM follows f
+WHERE f.follower_id = $1 AND counters.name = 'articles_by:' || f.followed_id
+"""
+
+
+async def explain(
+    url: str, shapes: list[str], offsets: list[int], plans: bool, grow: int = 0
+) -> None:
     conn = await asyncpg.connect(plain_dsn(url))
+    transaction = conn.transaction()
+    await transaction.start()
     try:
         reader, filters = await _filters(conn)
+        if grow:
+            await conn.execute(GROW, reader, grow)
+            await conn.execute(GROW_TOTALS, reader, grow)
+            await conn.execute("ANALYZE articles")
         for name in shapes:
             params = filters[name]
             page, _ = _page_statements((frozenset(params), True), "postgresql")
@@ -60,10 +83,12 @@ async def explain(url: str, shapes: list[str], offsets: list[int], plans: bool) 
                         "EXPLAIN (ANALYZE, BUFFERS) " + statement.sql, *statement.args(values)
                     )
                     lines = [row[0] for row in rows]
-                    print(f"== {name} {mode} offset={offset}: {lines[-1].strip()}")
+                    buffers = next(line for line in lines if "Buffers:" in line).strip()
+                    print(f"== {name} {mode} offset={offset}: {lines[-1].strip()}; {buffers}")
                     if plans:
                         print("\n".join(lines))
     finally:
+        await transaction.rollback()
         await conn.close()
 
 
@@ -72,6 +97,7 @@ def main() -> None:
     parser.add_argument("--shapes", default="plain,tag,author,favorited,feed")
     parser.add_argument("--offsets", default="0,10000")
     parser.add_argument("--plans", action="store_true")
+    parser.add_argument("--grow", type=int, default=0, help="articles to add per followed author")
     parser.add_argument(
         "--database", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
@@ -79,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     url = database_url(args.database, args.dataset)
     offsets = [int(offset) for offset in args.offsets.split(",")]
-    asyncio.run(explain(url, args.shapes.split(","), offsets, args.plans))
+    asyncio.run(explain(url, args.shapes.split(","), offsets, args.plans, args.grow))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     ColumnElement,
     FromClause,
@@ -13,11 +14,13 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     false,
     func,
     select,
+    true,
     tuple_,
     update,
 )
@@ -25,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from service.daos.counters import ARTICLES, counter_dao
+from service.daos.counters import ARTICLES, articles_by, articles_by_column, counter_dao
 from service.daos.dialect import insert
 from service.daos.queries import can_hold, dialect_name, run_all, run_one
 from service.daos.slug_history import slug_history_dao
@@ -35,6 +38,7 @@ from service.models import (
     Article,
     ArticleTag,
     ArticleView,
+    Counter,
     Favorite,
     Follow,
     ProfileView,
@@ -159,19 +163,35 @@ def _social(filters: frozenset[str]) -> list[ColumnElement[bool]]:
     return where
 
 
-def _matching(filters: frozenset[str]) -> tuple[FromClause, list[Any], list[Any]]:
-    """FROM, WHERE and ORDER BY for the filters; a tag filter reads the tag's index in order."""
+def _page_source(filters: frozenset[str]) -> tuple[FromClause, list[Any]]:
+    """FROM and ORDER BY of a page's rows (which rows: `_keys`); with a tag, in the order
+    of the tag's index."""
     source: FromClause = Article.__table__.join(User, User.id == Article.author_id)
-    order: list[Any] = [Article.created_at.desc(), Article.id.desc()]
-    where: list[Any] = []
     if "tag_key" in filters:
         source = ArticleTag.__table__.join(source, Article.id == ArticleTag.article_id)
-        where.append(_of_tag())
-        order = [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
-    if "author_key" in filters:
-        where.append(User.username_key == bindparam("author_key"))
-    where += _social(filters)
-    return source, where, order
+        return source, [ArticleTag.created_at.desc(), ArticleTag.article_id.desc()]
+    return source, [Article.created_at.desc(), Article.id.desc()]
+
+
+def _feed_keys() -> Select[Any]:
+    """The feed's keys in page order (PostgreSQL): the newest `limit + offset` of each
+    followed author from the author's index, then the page of those. Filtering the articles
+    by author instead reads and sorts every article of every followed author, a cost that
+    grows with their history (docs/bench/soak.md); this one grows with the authors followed
+    times the page's end."""
+    newest = (
+        select(Article.id, Article.created_at)
+        .where(Article.author_id == Follow.followed_id)
+        .order_by(Article.created_at.desc(), Article.id.desc())
+        .limit(bindparam("limit", type_=Integer) + bindparam("offset", type_=Integer))
+        .lateral("newest")
+    )
+    return (
+        select(newest.c.id)
+        .select_from(Follow.__table__.join(newest, true()))
+        .where(Follow.follower_id == bindparam("feed_of"))
+        .order_by(newest.c.created_at.desc(), newest.c.id.desc())
+    )
 
 
 def _keys(filters: frozenset[str]) -> tuple[Any, Select[Any]]:
@@ -202,8 +222,9 @@ def _keys(filters: frozenset[str]) -> tuple[Any, Select[Any]]:
     return key, select(*columns).select_from(source).where(*where).order_by(*order)
 
 
-def _total(filters: frozenset[str], source: FromClause, where: list[Any]) -> Select[Any]:
-    """The number of matches; kept counts answer the common cases without a scan."""
+def _total(filters: frozenset[str], keys: Select[Any]) -> Select[Any]:
+    """The number of matches; kept counts answer the common cases without a scan, the
+    others count the keys (the fewest tables the filters need)."""
     if not filters:
         return select(counter_dao.value_of(ARTICLES))
     if filters == {"tag_key"}:
@@ -212,7 +233,15 @@ def _total(filters: frozenset[str], source: FromClause, where: list[Any]) -> Sel
             .where(Tag.name_key == bindparam("tag_key"))
             .scalar_subquery()
         )
-    return select(func.count()).select_from(source).where(*where)
+    if filters == {"feed_of"}:  # each followed author's kept total, not their articles
+        return select(
+            select(cast(func.coalesce(func.sum(Counter.value), 0), BigInteger))
+            .select_from(Follow)
+            .join(Counter, Counter.name == articles_by_column(Follow.followed_id))
+            .where(Follow.follower_id == bindparam("feed_of"), Counter.shard == 0)
+            .scalar_subquery()
+        )
+    return select(func.count()).select_from(keys.order_by(None).subquery())
 
 
 @cache
@@ -220,12 +249,14 @@ def _page_statements(shape: Shape, dialect: str) -> tuple[Select[Any], Select[An
     """A page with the total and its tags in each row, and the total alone (for a page past
     the end)."""
     filters, signed_in = shape
-    source, where, order = _matching(filters)
-    total = _total(filters, source, where)
+    source, order = _page_source(filters)
     # The page's keys first, then only their rows: an OFFSET that skips 10,000 matches costs
     # 10,000 entries of the ordering index (an index-only scan), not 10,000 article rows
     # with their authors and flags (docs/bench/hotreads.md). Same rows, same order.
     key, keys = _keys(filters)
+    total = _total(filters, keys)
+    if filters == {"feed_of"} and dialect == "postgresql":  # SQLite has no LATERAL
+        keys = _feed_keys()
     page = (
         select(
             *_columns(signed_in, with_body=False),
@@ -371,10 +402,10 @@ class ArticleDAO:
         article.id = article_id
         return article
 
-    async def count_added(self, session: AsyncSession) -> None:
-        """One more article in the kept total: the caller's last statement before commit, as
-        every writer shares that row and holds its lock until then."""
-        await counter_dao.add(session, ARTICLES, +1)
+    async def count_added(self, session: AsyncSession, author_id: int) -> None:
+        """One more article in the kept totals (all, and its author's): the caller's last
+        statement before commit, as writers share those rows and hold their locks until then."""
+        await counter_dao.add(session, {ARTICLES: +1, articles_by(author_id): +1})
 
     async def update(self, session: AsyncSession, article: Article, values: dict[str, Any]) -> None:
         """Set columns and flush; SlugTaken (and nothing changed) when a new slug is, or was,
@@ -404,10 +435,13 @@ class ArticleDAO:
         """Delete with its comments, favourites and tag links, keeping counts right; False when
         there was no such article (another request deleted it first): nothing is counted."""
         await tag_dao.unlink_all(session, article_id)
-        result = await session.execute(delete(Article).where(Article.id == article_id))
-        if not result.rowcount:  # type: ignore[attr-defined]
+        result = await session.execute(
+            delete(Article).where(Article.id == article_id).returning(Article.author_id)
+        )
+        author_id = result.scalar()
+        if author_id is None:
             return False
-        await counter_dao.add(session, ARTICLES, -1)
+        await counter_dao.add(session, {ARTICLES: -1, articles_by(author_id): -1})
         return True
 
     # Favourites: the row and the article's count change together, and only when the row did.

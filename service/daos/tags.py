@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.daos.dialect import insert
-from service.daos.queries import fetch_all
+from service.daos.dialect import insert_rows, row_params
+from service.daos.queries import dialect_name, fetch_all
 from service.models import ArticleTag, Tag
 
 
@@ -28,19 +30,10 @@ class TagDAO:
         it, even one committed after the statement began."""
         if not deltas:
             return {}
-        table = Tag.__table__
-        statement = insert(session, table).values(
-            [
-                {"name": names[key], "name_key": key, "articles_count": deltas[key]}
-                for key in sorted(deltas)
-            ]
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.name_key],
-            set_={"articles_count": table.c.articles_count + statement.excluded.articles_count},
-        ).returning(table.c.name_key, table.c.id, table.c.name)
-        rows = await session.execute(statement)
-        return {key: (tag_id, name) for key, tag_id, name in rows}
+        rows = [(names[key], key, deltas[key]) for key in sorted(deltas)]
+        statement = _count_upsert(dialect_name(session), len(rows))
+        found = await session.execute(statement, row_params(_TAG_COLUMNS, rows))
+        return {key: (tag_id, name) for key, tag_id, name in found}
 
     async def of_article(
         self, session: AsyncSession, article_id: int
@@ -59,11 +52,11 @@ class TagDAO:
         """Link tags (counted by the caller, with `add_to_counts`)."""
         if not tag_ids:
             return
-        await session.execute(
-            insert(session, ArticleTag).values(
-                [{"article_id": article_id, "tag_id": t, "created_at": created_at} for t in tag_ids]
-            )
+        statement = insert_rows(
+            dialect_name(session), ArticleTag.__table__, _LINK_COLUMNS, len(tag_ids)
         )
+        rows = [(article_id, tag_id, created_at) for tag_id in tag_ids]
+        await session.execute(statement, row_params(_LINK_COLUMNS, rows))
 
     async def unlink(
         self, session: AsyncSession, article_id: int, tag_ids: Collection[int]
@@ -117,6 +110,20 @@ _IN_USE = (
     .order_by(Tag.articles_count.desc(), Tag.name)
     .limit(bindparam("limit"))
 )
+
+
+_TAG_COLUMNS = ("name", "name_key", "articles_count")
+_LINK_COLUMNS = ("article_id", "tag_id", "created_at")
+
+
+@lru_cache(maxsize=64)
+def _count_upsert(dialect: str, rows: int) -> Any:
+    table = Tag.__table__
+    statement = insert_rows(dialect, table, _TAG_COLUMNS, rows)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.name_key],
+        set_={"articles_count": table.c.articles_count + statement.excluded.articles_count},
+    ).returning(table.c.name_key, table.c.id, table.c.name)
 
 
 tag_dao = TagDAO()

@@ -99,7 +99,7 @@ async def create(
     # Every link of a new article is new, so each tag's count goes up by one.
     tags = await tag_dao.add_to_counts(session, names, dict.fromkeys(names, 1))
     await tag_dao.link(session, article.id, article.created_at, [t for t, _ in tags.values()])
-    await article_dao.count_added(session)
+    await article_dao.count_added(session, author.id)
     # Everything the response shows is known: no need to read the article back.
     view = ArticleView(
         id=article.id,

@@ -27,7 +27,17 @@ def test_a_page_binds_the_filters_in_dollar_order_with_the_statements_own_values
         0,
     ]
     feed = statements.page[(frozenset({"feed_of"}), True)]
-    assert feed.args({"viewer_id": 7, "feed_of": 7, "limit": 5, "offset": 0}) == [7, 7, 5, 0]
+    # The total sums each followed author's kept row: its name prefix and shard are the
+    # statement's own.
+    assert feed.args({"viewer_id": 7, "feed_of": 7, "limit": 5, "offset": 0}) == [
+        7,
+        0,
+        "articles_by:",
+        7,
+        0,
+        5,
+        0,
+    ]
 
 
 def test_what_the_twin_must_bind_is_the_shapes_filters_the_caller_and_the_window() -> None:

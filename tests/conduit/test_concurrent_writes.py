@@ -1,5 +1,6 @@
 """Concurrent writes to one article: every request gets an answer from the contract, and the
-kept counts (per tag, all articles) match the rows that are really there."""
+kept counts (per tag, per author as the feed sums them, all articles) match the rows that are
+really there."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ async def _tag_counts(client, names):
         listing = await (await client.get(f"/api/articles?tag={name}&limit=100")).get_json()
         counts[name] = (listing["articlesCount"], len(listing["articles"]))
     return counts
+
+
+async def _feed_count(client, reader):
+    """The feed's articlesCount (the followed authors' kept totals) beside its articles."""
+    feed = await (
+        await client.get("/api/articles/feed?limit=100", headers=reader.headers)
+    ).get_json()
+    return feed["articlesCount"], len(feed["articles"])
 
 
 async def test_concurrent_retags_all_succeed_and_the_last_writer_wins(client, users, articles):
@@ -44,7 +53,8 @@ async def test_concurrent_retags_all_succeed_and_the_last_writer_wins(client, us
 
 
 async def test_concurrent_deletes_one_succeeds_and_counts_stay_right(client, users, articles):
-    alice = await users.make()
+    alice, reader = await users.make(), await users.make()
+    await client.post(f"/api/profiles/{alice.username}/follow", headers=reader.headers)
     slug = (await articles.make(alice, title="Doomed", tags=["dragons", "gone"]))["slug"]
     await articles.make(alice, title="Survivor", tags=["dragons"])
     responses = await asyncio.gather(
@@ -59,6 +69,7 @@ async def test_concurrent_deletes_one_succeeds_and_counts_stay_right(client, use
     assert (await (await client.get("/api/tags")).get_json())["tags"] == ["dragons"]
     listing = await (await client.get("/api/articles")).get_json()
     assert (listing["articlesCount"], len(listing["articles"])) == (1, 1)
+    assert await _feed_count(client, reader) == (1, 1)  # one delete counted, not ten
 
 
 async def test_comments_and_favourites_racing_a_delete_get_contract_answers(
@@ -91,6 +102,9 @@ async def test_concurrent_creates_and_deletes_keep_the_total_exact(client, users
     """The kept total (its shards summed) equals the articles there are, however creates and
     deletes by several authors interleave; so do the tags' counts."""
     authors = [await users.make() for _ in range(4)]
+    reader = await users.make()
+    for author in authors[:3]:
+        await client.post(f"/api/profiles/{author.username}/follow", headers=reader.headers)
     doomed = [
         (
             (await articles.make(authors[n % 4], title=f"Doomed {n}", tags=["both", "old"]))[
@@ -117,6 +131,7 @@ async def test_concurrent_creates_and_deletes_keep_the_total_exact(client, users
     assert sorted(r.status_code for r in responses) == [201] * 24 + [204] * 12
     listing = await (await client.get("/api/articles?limit=100")).get_json()
     assert (listing["articlesCount"], len(listing["articles"])) == (24, 24)
+    assert await _feed_count(client, reader) == (18, 18)  # authors 0-2 wrote 3 in 4
     counts = await _tag_counts(client, ["both", "old", "new0", "new1", "new2"])
     assert counts == {
         "both": (24, 24),

@@ -230,3 +230,38 @@ async def test_an_unreachable_server_is_one_line(tmp_path: Path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: cannot connect to PostgreSQL at 127.0.0.1:1"), lines[0]
+
+
+async def test_author_totals_count_each_authors_articles_and_go_again(
+    settings: Settings, tmp_path: Path
+):
+    """0012 keeps each author's article count (the feed's articlesCount sums them) beside the
+    overall total; down again, only those rows go."""
+    url = await _migration_database(settings, tmp_path, "author_totals")
+    await _migrate(url, "downgrade", "base")
+    await _migrate(url, "upgrade", "0011_counter_shards")
+    await _run(
+        url,
+        "INSERT INTO users (id, username, username_key, email, password_hash, role, created_at,"
+        " updated_at) VALUES (1, 'a', 'a', 'a@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP), (2, 'b', 'b', 'b@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP), (3, 'c', 'c', 'c@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)",
+        "INSERT INTO articles (id, slug, title, description, body, author_id, favorites_count,"
+        " created_at, updated_at) VALUES"
+        " (1, 'one', 'One', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
+        " (2, 'two', 'Two', 'd', 'b', 2, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
+        " (3, 'three', 'Three', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO counters (name, shard, value) VALUES ('articles', 0, 3)",
+    )
+    await _migrate(url, "upgrade", "0012_author_totals")
+    (rows,) = await _run(url, "SELECT name, shard, value FROM counters ORDER BY name")
+    assert [tuple(row) for row in rows] == [
+        ("articles", 0, 3),
+        ("articles_by:1", 0, 2),
+        ("articles_by:2", 0, 1),
+    ]
+    await _migrate(url, "downgrade", "0011_counter_shards")
+    (rows,) = await _run(url, "SELECT name, shard, value FROM counters")
+    assert [tuple(row) for row in rows] == [("articles", 0, 3)]
+    await _migrate(url, "upgrade", "head")

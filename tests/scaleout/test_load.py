@@ -243,6 +243,10 @@ QUERIES = {
         SELECT t.name, t.articles_count, count(l.article_id) FROM tags t
         LEFT JOIN article_tags l ON l.tag_id = t.id
         WHERE t.name = ANY(:tags) GROUP BY t.name, t.articles_count""",
+    "author_totals": """
+        SELECT u.username, c.value FROM users u
+        JOIN counters c ON c.name = 'articles_by:' || u.id AND c.shard = 0
+        WHERE u.username LIKE :users""",
     "comments": """
         SELECT c.id, a.slug, u.username FROM comments c JOIN articles a ON a.id = c.article_id
         JOIN users u ON u.id = c.author_id WHERE u.username LIKE :users""",
@@ -273,6 +277,8 @@ async def read_database(primary: AsyncEngine, run: str) -> dict[str, Any]:
         "tags": {slug: frozenset(names) for slug, names in tags.items()},
         "tag_counts": {name: kept for name, kept, _ in rows["tag_counts"]},
         "tag_links": {name: links for name, _, links in rows["tag_counts"]},
+        # Authors whose articles were all deleted keep a row at 0.
+        "author_totals": {user: kept for user, kept in rows["author_totals"] if kept},
         "comments": {comment_id: (slug, user) for comment_id, slug, user in rows["comments"]},
         "favorites": set(rows["favorites"]),
         "follows": set(rows["follows"]),
@@ -296,6 +302,7 @@ def compare(stored: Mapping[str, Any], ledger: Ledger) -> list[str]:
         # The counts the service keeps beside the rows they count.
         *differ("favoritesCount kept", stored["favorites_count"], stored["favorite_rows"]),
         *differ("tag articles_count kept", stored["tag_counts"], stored["tag_links"]),
+        *differ("author totals kept (the feed's)", stored["author_totals"], articles_per_author),
     ]
 
 
