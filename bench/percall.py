@@ -1,12 +1,13 @@
 """CPU per call of the hot reads' DAO paths, in-process, on a seeded bench database.
 
-    python -m bench.percall [--calls 400] [--steps] [--database URL]
+    python -m bench.percall [--calls 400] [--steps] [--writes] [--database URL]
 
 Each read is called N times, each call in a fresh session as a request would have it (a GET's
 autocommit session), and the process's CPU time (not wall time: the database's work and the
 host's other load stay out of it) is divided by N. Beside each DAO path, the floor: asyncpg's
 `fetch` alone for the same statements on one connection. Shared hosts move wall figures by
-tens of per cent; CPU per call moves a few.
+tens of per cent; CPU per call moves a few. `--writes` also times a create (three tags) and a
+favourite with its undo through the services, each in a transaction rolled back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from service.daos.users import user_dao
 from service.jsonio import dumps
 from service.models import User
 from service.schemas.conduit import article_list_response
+from service.services import articles as article_service
 
 Call = Callable[[AsyncSession], Awaitable[Any]]
 
@@ -80,7 +82,34 @@ async def _fixtures(conn: asyncpg.Connection) -> dict[str, Any]:
     return {"user": user, "tag": tag, "slug": slug, "family": family}
 
 
-async def measure(url: str, calls: int, steps: bool) -> list[tuple[str, float]]:
+async def _writes(
+    maker: async_sessionmaker[AsyncSession], fx: dict[str, Any], calls: int
+) -> list[tuple[str, float]]:
+    """A create and a favourite through the services, each rolled back (the data stays as
+    seeded, so every call does the same work)."""
+    async with maker() as session:
+        author = await session.get(User, fx["user"]["id"])
+    assert author is not None
+
+    async def create(session: AsyncSession) -> None:
+        tags = ["percall", fx["tag"], "percall-two"]
+        await article_service.create(
+            session, author, title="Per call", description="d", body="b", tags=tags
+        )
+        await session.rollback()
+
+    async def favorite(session: AsyncSession) -> None:
+        await article_service.favorite(session, author, fx["slug"])
+        await article_service.unfavorite(session, author, fx["slug"])
+        await session.rollback()
+
+    return [
+        ("create article, 3 tags (rolled back)", await _cpu_per_call(maker, create, calls)),
+        ("favorite + unfavorite (rolled back)", await _cpu_per_call(maker, favorite, calls)),
+    ]
+
+
+async def measure(url: str, calls: int, steps: bool, writes: bool) -> list[tuple[str, float]]:
     engine = create_async_engine(url, pool_size=2)
     reads = async_sessionmaker(
         engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
@@ -145,7 +174,7 @@ async def measure(url: str, calls: int, steps: bool) -> list[tuple[str, float]]:
         page = (
             "SELECT a.id, a.slug, a.title, a.description, a.created_at, a.updated_at,"
             " a.favorites_count, u.username, u.bio, u.image, false, false,"
-            " (SELECT value FROM counters WHERE name = 'articles')"
+            " (SELECT sum(value) FROM counters WHERE name = 'articles')"
             " FROM articles a JOIN users u ON u.id = a.author_id"
             " ORDER BY a.created_at DESC, a.id DESC LIMIT $1 OFFSET $2"
         )
@@ -162,6 +191,8 @@ async def measure(url: str, calls: int, steps: bool) -> list[tuple[str, float]]:
         )
         if steps:
             figures += await _view_steps(conn, calls)
+        if writes:
+            figures += await _writes(async_sessionmaker(engine, expire_on_commit=False), fx, calls)
     finally:
         await conn.close()
         await engine.dispose()
@@ -198,13 +229,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--steps", action="store_true", help="also time the view steps")
+    parser.add_argument("--writes", action="store_true", help="also time a create, a favourite")
     parser.add_argument(
         "--database", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--dataset", default="large", choices=["small", "large"])
     args = parser.parse_args()
     url = database_url(args.database, args.dataset)
-    for name, micros in asyncio.run(measure(url, args.calls, args.steps)):
+    for name, micros in asyncio.run(measure(url, args.calls, args.steps, args.writes)):
         print(f"{name:<45} {micros:8.0f} µs CPU/call")
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -12,7 +13,7 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Select,
-    and_,
+    Table,
     bindparam,
     cast,
     delete,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -445,38 +447,76 @@ class ArticleDAO:
         return True
 
     # Favourites: the row and the article's count change together, and only when the row did.
+    # On PostgreSQL in one statement (the count's UPDATE reads what the INSERT or DELETE
+    # returned); SQLite has no data-modifying WITH, so it takes two.
 
     async def favorite(self, session: AsyncSession, user_id: int, article_id: int) -> None:
         """ArticleNotFound when the article was deleted since it was looked up."""
+        params = {"user_id": user_id, "article_id": article_id}
         try:
-            added = await session.execute(
-                insert(session, Favorite)
-                .values(user_id=user_id, article_id=article_id)
-                .on_conflict_do_nothing()
-            )
+            if dialect_name(session) == "postgresql":
+                await session.execute(_FAVORITE, params)
+                return
+            added = await session.execute(_favorite_row(session), params)
         except IntegrityError as exc:
             raise_if_article_gone(exc)
             raise
         if added.rowcount:  # type: ignore[attr-defined]
-            await self._add_favorites(session, article_id, +1)
+            await session.execute(_count_favorites(+1, Article.id == article_id))
 
     async def unfavorite(self, session: AsyncSession, user_id: int, article_id: int) -> None:
-        removed = await session.execute(
-            delete(Favorite).where(
-                and_(Favorite.user_id == user_id, Favorite.article_id == article_id)
-            )
-        )
+        params = {"user_id": user_id, "article_id": article_id}
+        if dialect_name(session) == "postgresql":
+            await session.execute(_UNFAVORITE, params)
+            return
+        removed = await session.execute(_UNFAVORITE_ROW, params)
         if removed.rowcount:  # type: ignore[attr-defined]
-            await self._add_favorites(session, article_id, -1)
+            await session.execute(_count_favorites(-1, Article.id == article_id))
 
-    async def _add_favorites(self, session: AsyncSession, article_id: int, delta: int) -> None:
-        await session.execute(
-            update(Article)
-            .where(Article.id == article_id)
-            # A favourite is not an edit: updated_at stays (the ORM would bump it).
-            .values(favorites_count=Article.favorites_count + delta, updated_at=Article.updated_at)
-            .execution_options(synchronize_session=False)
-        )
+
+def _count_favorites(delta: int, where: ColumnElement[bool]) -> Any:
+    return (
+        update(Article)
+        .where(where)
+        # A favourite is not an edit: updated_at stays (the ORM would bump it).
+        .values(favorites_count=Article.favorites_count + delta, updated_at=Article.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# On the tables, not the entity: executed with parameters, an ORM INSERT is a bulk insert
+# whose result has no rowcount.
+_FAVORITES = typing.cast(Table, Favorite.__table__)
+
+
+def _favorite_row(session: AsyncSession) -> Any:
+    return (
+        insert(session, _FAVORITES)
+        .values(user_id=bindparam("user_id"), article_id=bindparam("article_id"))
+        .on_conflict_do_nothing()
+    )
+
+
+_UNFAVORITE_ROW = delete(_FAVORITES).where(
+    _FAVORITES.c.user_id == bindparam("user_id"),
+    _FAVORITES.c.article_id == bindparam("article_id"),
+)
+
+
+def _counted(change: Any, delta: int) -> Any:
+    """`change` (returning the article id of the row it added or removed), then the article's
+    count moved by `delta` if it did: one PostgreSQL statement."""
+    changed = change.returning(_FAVORITES.c.article_id).cte("changed")
+    return _count_favorites(delta, Article.id == select(changed.c.article_id).scalar_subquery())
+
+
+_FAVORITE = _counted(
+    postgresql.insert(_FAVORITES)
+    .values(user_id=bindparam("user_id"), article_id=bindparam("article_id"))
+    .on_conflict_do_nothing(),
+    +1,
+)
+_UNFAVORITE = _counted(_UNFAVORITE_ROW, -1)
 
 
 article_dao = ArticleDAO()

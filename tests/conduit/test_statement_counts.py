@@ -92,11 +92,11 @@ async def _single_article_comments_profile_tags(client, count_queries, authors, 
     assert await statements(client, count_queries, "/api/tags") == 1
 
 
-async def test_writes_statement_counts(client, users, articles, count_queries):
+async def test_writes_statement_counts(app, client, users, articles, count_queries):
     """Creating an article: the caller, the row (RETURNING its id), its slug in the history,
     its tags made or counted in one upsert, its links, the kept total, the webhooks to tell;
-    no savepoint, nothing read back. A favourite: the caller, the article's id, the row, the
-    article's count, the article as the answer shows it."""
+    no savepoint, nothing read back. A favourite: the caller, the article's id, the row and
+    the article's count, the article as the answer shows it."""
     alice, bob = await users.make(), await users.make()
     await articles.make(alice, title="Taken", tags=["old"])
     body = {
@@ -120,7 +120,9 @@ async def test_writes_statement_counts(client, users, articles, count_queries):
     assert (
         await client.post("/api/articles/fresh/favorite", headers=bob.headers)
     ).status_code == 200
-    assert count_queries.count == 5, count_queries.statements
+    # PostgreSQL adds the row and moves the count in one statement (SQLite: two).
+    favorite_statements = 4 if "postgresql" in str(app.extensions["db"].engine.url) else 5
+    assert count_queries.count == favorite_statements, count_queries.statements
     listing = await (await client.get("/api/articles?limit=10")).get_json()
     assert listing["articlesCount"] == 3
     tags = await (await client.get("/api/articles?tag=old")).get_json()
