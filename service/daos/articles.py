@@ -25,13 +25,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.daos.counters import ARTICLES, articles_by, articles_by_column, counter_dao
-from service.daos.dialect import insert
+from service.daos.dialect import insert, insert_for
 from service.daos.queries import can_hold, dialect_name, run_all, run_one
 from service.daos.slug_history import slug_history_dao
 from service.daos.tags import tag_dao
@@ -457,7 +456,7 @@ class ArticleDAO:
             if dialect_name(session) == "postgresql":
                 await session.execute(_FAVORITE, params)
                 return
-            added = await session.execute(_favorite_row(session), params)
+            added = await session.execute(_FAVORITE_ROW, params)
         except IntegrityError as exc:
             raise_if_article_gone(exc)
             raise
@@ -489,14 +488,15 @@ def _count_favorites(delta: int, where: ColumnElement[bool]) -> Any:
 _FAVORITES = typing.cast(Table, Favorite.__table__)
 
 
-def _favorite_row(session: AsyncSession) -> Any:
+def _favorite_row(dialect: str) -> Any:
     return (
-        insert(session, _FAVORITES)
+        insert_for(dialect, _FAVORITES)
         .values(user_id=bindparam("user_id"), article_id=bindparam("article_id"))
         .on_conflict_do_nothing()
     )
 
 
+_FAVORITE_ROW = _favorite_row("sqlite")
 _UNFAVORITE_ROW = delete(_FAVORITES).where(
     _FAVORITES.c.user_id == bindparam("user_id"),
     _FAVORITES.c.article_id == bindparam("article_id"),
@@ -510,12 +510,7 @@ def _counted(change: Any, delta: int) -> Any:
     return _count_favorites(delta, Article.id == select(changed.c.article_id).scalar_subquery())
 
 
-_FAVORITE = _counted(
-    postgresql.insert(_FAVORITES)
-    .values(user_id=bindparam("user_id"), article_id=bindparam("article_id"))
-    .on_conflict_do_nothing(),
-    +1,
-)
+_FAVORITE = _counted(_favorite_row("postgresql"), +1)
 _UNFAVORITE = _counted(_UNFAVORITE_ROW, -1)
 
 

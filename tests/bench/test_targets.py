@@ -152,3 +152,13 @@ def test_a_short_soak_cannot_show_decay() -> None:
     growth, decay = evaluate_soak(short)
     assert growth.verdict == "met"
     assert decay.verdict == "not measured"
+
+
+def test_a_soak_runs_whole_intervals_only() -> None:
+    """No short last run: wrk's least is a second with every connection opened anew, and its
+    sample (254 req/s among 600-700 in the 2026-12-02 soak) counted in the last minutes."""
+    from bench.__main__ import soak_intervals
+
+    assert soak_intervals(10, 30) == [30] * 20
+    assert soak_intervals(1.5, 20) == [20] * 4  # 90 s: the nearest whole number of runs
+    assert soak_intervals(0.1, 30) == [30]
