@@ -1,5 +1,5 @@
 """The feed's articlesCount sums one kept total per followed author: it reads no article, so
-its cost is the authors followed, however much they have written (docs/bench/hotreads.md)."""
+its cost is the authors followed, however much they have written (docs/bench/feed-and-writes.md)."""
 
 from __future__ import annotations
 

@@ -110,6 +110,32 @@ async def _run(url: str, *statements: str) -> list[Any]:
         await engine.dispose()
 
 
+_USER_COLUMNS = "id, username, username_key, email, password_hash, role, created_at, updated_at"
+_ARTICLE_COLUMNS = (
+    "id, slug, title, description, body, author_id, favorites_count, created_at, updated_at"
+)
+
+
+def _users(*names: str) -> str:
+    """Users 1, 2, ... named `names`, as the schema of 0002 onwards holds them."""
+    rows = ", ".join(
+        f"({n}, '{name}', '{name}', '{name}@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)"
+        for n, name in enumerate(names, 1)
+    )
+    return f"INSERT INTO users ({_USER_COLUMNS}) VALUES {rows}"  # noqa: S608 (tests' constants)
+
+
+def _articles(*articles: tuple[int, str, int]) -> str:
+    """Articles (id, slug, author id), titled as their slugs."""
+    rows = ", ".join(
+        f"({id_}, '{slug}', '{slug.title()}', 'd', 'b', {author}, 0, CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)"
+        for id_, slug, author in articles
+    )
+    return f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES {rows}"  # noqa: S608 (as above)
+
+
 async def test_tags_casefold_merges_case_variants_and_recounts(settings: Settings, tmp_path: Path):
     """0003 merges tags that differ only in case into the oldest, keeps every article's links
     (once), recounts, frees a reserved slug; it goes down and up again."""
@@ -118,14 +144,8 @@ async def test_tags_casefold_merges_case_variants_and_recounts(settings: Setting
     await _migrate(url, "upgrade", "0002")
     await _run(
         url,
-        "INSERT INTO users (id, username, username_key, email, password_hash, role, created_at,"
-        " updated_at) VALUES (1, 'a', 'a', 'a@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
-        " CURRENT_TIMESTAMP)",
-        "INSERT INTO articles (id, slug, title, description, body, author_id, favorites_count,"
-        " created_at, updated_at) VALUES"
-        " (1, 'one', 'One', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
-        " (2, 'feed', 'Feed', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
-        " (3, 'three', 'Three', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        _users("a"),
+        _articles((1, "one", 1), (2, "feed", 1), (3, "three", 1)),
         # Counts as concurrent deletes left them: wrong.
         "INSERT INTO tags (id, name, articles_count) VALUES (1, 'Dragons', -1), (2, 'dragons', 5),"
         " (3, 'DRAGONS', 0), (4, 'other', 7)",
@@ -242,16 +262,8 @@ async def test_author_totals_count_each_authors_articles_and_go_again(
     await _migrate(url, "upgrade", "0011_counter_shards")
     await _run(
         url,
-        "INSERT INTO users (id, username, username_key, email, password_hash, role, created_at,"
-        " updated_at) VALUES (1, 'a', 'a', 'a@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
-        " CURRENT_TIMESTAMP), (2, 'b', 'b', 'b@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
-        " CURRENT_TIMESTAMP), (3, 'c', 'c', 'c@example.com', 'x', 'user', CURRENT_TIMESTAMP,"
-        " CURRENT_TIMESTAMP)",
-        "INSERT INTO articles (id, slug, title, description, body, author_id, favorites_count,"
-        " created_at, updated_at) VALUES"
-        " (1, 'one', 'One', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
-        " (2, 'two', 'Two', 'd', 'b', 2, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
-        " (3, 'three', 'Three', 'd', 'b', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        _users("a", "b", "c"),
+        _articles((1, "one", 1), (2, "two", 2), (3, "three", 1)),
         "INSERT INTO counters (name, shard, value) VALUES ('articles', 0, 3)",
     )
     await _migrate(url, "upgrade", "0012_author_totals")
