@@ -135,7 +135,7 @@ async def test_writes_reuse_their_compiled_statements(app, client, users, articl
     An INSERT with several VALUES rows has no cache key: the tags', their links' and the
     totals' statements were compiled again on every create (0.1-0.4 ms of CPU each)."""
     sync_engine = app.extensions["db"].engine.sync_engine
-    seen: list[tuple[str, Any]] = []
+    seen: list[tuple[list[str], Any]] = []
 
     def _record(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, *_: Any):
         # Transaction control and savepoints are fixed text, not cached statements; the hot
