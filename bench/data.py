@@ -16,6 +16,7 @@ import asyncpg
 from tqdm import tqdm
 
 from service.crypto import PasswordHasher, TokenCodec
+from service.daos.counters import ARTICLES_BY
 from service.services.tags import tag_key
 
 PASSWORD = "bench-password-1"  # every bench user's; the login scenario signs in with it
@@ -277,9 +278,10 @@ async def _finish(conn: asyncpg.Connection, gen: Generator) -> None:
     await conn.execute(
         "INSERT INTO counters (name, value) SELECT 'articles', COUNT(*) FROM articles"
     )
-    await conn.execute(  # each author's total, as daos/counters.py names it
+    await conn.execute(  # each author's total, named as the service names it
         "INSERT INTO counters (name, value) "
-        "SELECT 'articles_by:' || author_id, COUNT(*) FROM articles GROUP BY author_id"
+        "SELECT $1::text || author_id, COUNT(*) FROM articles GROUP BY author_id",
+        ARTICLES_BY,
     )
     # Every article's slug in the history, as the app records it on creation.
     await conn.execute("INSERT INTO article_slugs (slug, article_id) SELECT slug, id FROM articles")

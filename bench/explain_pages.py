@@ -20,6 +20,7 @@ import asyncpg
 
 from bench.__main__ import database_url, plain_dsn
 from service.daos.articles import _page_statements
+from service.daos.counters import ARTICLES_BY
 from service.daos.driver import compiled
 
 
@@ -55,7 +56,7 @@ FROM follows f CROSS JOIN generate_series(1, $2::int) AS n WHERE f.follower_id =
 # and their kept totals, as the app keeps them (where the schema has them: since 0012)
 GROW_TOTALS = """
 UPDATE counters SET value = value + $2 FROM follows f
-WHERE f.follower_id = $1 AND counters.name = 'articles_by:' || f.followed_id
+WHERE f.follower_id = $1 AND counters.name = $3::text || f.followed_id
 """
 
 
@@ -69,7 +70,7 @@ async def explain(
         reader, filters = await _filters(conn)
         if grow:
             await conn.execute(GROW, reader, grow)
-            await conn.execute(GROW_TOTALS, reader, grow)
+            await conn.execute(GROW_TOTALS, reader, grow, ARTICLES_BY)
             await conn.execute("ANALYZE articles")
         for name in shapes:
             params = filters[name]

@@ -29,17 +29,17 @@ ARTICLES = "articles"
 # written by few at a time and kept in shard 0.
 SHARDS = 16
 SHARDED = frozenset({ARTICLES})
-_BY_AUTHOR = "articles_by:"
+ARTICLES_BY = "articles_by:"
 
 
 def articles_by(author_id: int) -> str:
     """The name of one author's article total (the feed's articlesCount sums them)."""
-    return f"{_BY_AUTHOR}{author_id}"
+    return f"{ARTICLES_BY}{author_id}"
 
 
 def articles_by_column(author_id: QueryableAttribute[int]) -> ColumnElement[str]:
     """`articles_by` in SQL, for a column of author ids."""
-    return literal(_BY_AUTHOR, String) + cast(author_id, String)
+    return literal(ARTICLES_BY, String) + cast(author_id, String)
 
 
 class CounterDAO:
